@@ -1,0 +1,94 @@
+"""Everything a run leaves on disk, written atomically: metrics, history, checkpoint, predictions.
+
+A file is written to a temporary name in its folder and renamed into place, so a reader (the
+leaderboard, a second process) sees either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mnist_sweep.errors import ConfigError
+
+METRICS = "metrics.json"
+HISTORY = "history.csv"
+CHECKPOINT = "model.pt"
+PREDICTIONS = "predictions.npz"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def write_atomic(path: Path, payload: bytes | str) -> None:
+    data = payload.encode() if isinstance(payload, str) else payload
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Mapping[str, Any]) -> None:
+    write_atomic(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def read_metrics(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / METRICS).read_text())
+
+
+def claim(run_dir: Path) -> None:
+    """Refuse to start in a folder that already holds another run's results."""
+    path = run_dir / METRICS
+    if path.exists():
+        raise ConfigError(
+            f"{run_dir} already holds a run ({path.name} exists) and would be overwritten; "
+            "leave hydra.run.dir at its default or point it at a new folder."
+        )
+
+
+def write_history(path: Path, rows: Sequence[Mapping[str, float]]) -> None:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, buf.getvalue())
+
+
+def save_model(path: Path, model: nn.Module, model_cfg: Mapping[str, Any]) -> None:
+    """State dict plus the model config that rebuilds it; loads with ``weights_only=True``."""
+    buf = io.BytesIO()
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"model_cfg": dict(model_cfg), "state_dict": state}, buf)
+    write_atomic(path, buf.getvalue())
+
+
+def save_predictions(
+    path: Path, pred: torch.Tensor, target: torch.Tensor, images: torch.Tensor, keep: int = 64
+) -> None:
+    """Final-epoch test predictions, and the first ``keep`` misclassified digits as uint8."""
+    wrong = (pred != target).nonzero().flatten()[:keep]
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        pred=pred.numpy().astype(np.uint8),
+        target=target.numpy().astype(np.uint8),
+        wrong_index=wrong.numpy(),
+        wrong_images=images[wrong].numpy(),
+    )
+    write_atomic(path, buf.getvalue())

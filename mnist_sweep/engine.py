@@ -1,0 +1,249 @@
+"""Device, precision, optimizer and schedule, and the in-memory train/evaluate loop.
+
+Batches are sliced from one permutation of a resident tensor, augmented on the device, and
+metrics are summed on the device too: no per-step host synchronisation.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from torch import nn
+from torch.nn import functional as F
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
+from tqdm import tqdm
+
+from mnist_sweep.augment import Augment
+from mnist_sweep.data import Splits
+from mnist_sweep.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+# what a config's ``_target_`` may name: torch's optimizers and this package, nothing else
+TARGETS = ["torch.optim.*", "mnist_sweep.*"]
+PRECISIONS = ("fp32", "bf16")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; an explicit choice must be available."""
+    available = {
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+        "cpu": True,
+    }
+    if name == "auto":
+        return torch.device(next(d for d in ("cuda", "mps", "cpu") if available[d]))
+    if name not in available:
+        raise ConfigError(
+            f"device.name={name!r} is not allowed; choose one of {', '.join(DEVICES)}."
+        )
+    if not available[name]:
+        usable = ", ".join(d for d, ok in available.items() if ok)
+        raise ConfigError(
+            f"device.name={name!r} was asked for, but this machine has no {name.upper()} device "
+            f"that torch can use; available here: {usable} (or device=auto)."
+        )
+    return torch.device(name)
+
+
+def build(group: str, node: Mapping, *args: object, **kwargs: object) -> object:
+    """Instantiate the ``_target_`` of a config group; a failure names the group and why."""
+    try:
+        return instantiate(node, *args, _execution_whitelist_=TARGETS, **kwargs)
+    except InstantiationException as exc:
+        raise ConfigError(f"{group} could not be built from its config: {exc}") from exc
+
+
+def autocast(device: torch.device, precision: str) -> AbstractContextManager:
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+# Schedule factories: the ``sched`` group names one as ``_target_``; the engine adds the optimizer
+# and the run's length. Every schedule but ``plateau`` steps once per batch.
+
+
+def constant(optimizer: Optimizer, steps_per_epoch: int, epochs: int) -> LRScheduler:
+    return LambdaLR(optimizer, lambda _: 1.0)
+
+
+def step(
+    optimizer: Optimizer, steps_per_epoch: int, epochs: int, step_epochs: int, gamma: float
+) -> LRScheduler:
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_epochs * steps_per_epoch, gamma)
+
+
+def onecycle(
+    optimizer: Optimizer,
+    steps_per_epoch: int,
+    epochs: int,
+    max_lr: float,
+    pct_start: float,
+    div_factor: float,
+    final_div_factor: float,
+    anneal_strategy: str = "linear",
+) -> LRScheduler:
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=max_lr,
+        total_steps=steps_per_epoch * epochs,
+        pct_start=pct_start,
+        div_factor=div_factor,
+        final_div_factor=final_div_factor,
+        anneal_strategy=anneal_strategy,
+        cycle_momentum=False,
+    )
+
+
+def cosine(
+    optimizer: Optimizer, steps_per_epoch: int, epochs: int, warmup_epochs: float, min_lr: float
+) -> LRScheduler:
+    total, warm = steps_per_epoch * epochs, int(warmup_epochs * steps_per_epoch)
+    base = optimizer.param_groups[0]["lr"]
+    floor = min_lr / base if base else 0.0
+
+    def factor(s: int) -> float:
+        if s < warm:
+            return (s + 1) / warm
+        progress = (s - warm) / max(1, total - warm)
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return LambdaLR(optimizer, factor)
+
+
+def plateau(
+    optimizer: Optimizer, steps_per_epoch: int, epochs: int, factor: float, patience: int
+) -> ReduceLROnPlateau:
+    return ReduceLROnPlateau(optimizer, mode="min", factor=factor, patience=patience)
+
+
+@dataclass
+class EvalResult:
+    loss: float
+    acc: float
+    pred: torch.Tensor
+
+
+@dataclass
+class History:
+    rows: list[dict[str, float]] = field(default_factory=list)
+    test: EvalResult | None = None
+    val: EvalResult | None = None
+    train_seconds: float = 0.0
+    images_seen: int = 0
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str, batch_size: int = 2000
+) -> EvalResult:
+    """Mean loss, accuracy and predictions over every image of a split."""
+    model.eval()
+    device = x.device
+    loss = torch.zeros((), device=device)
+    preds = []
+    with autocast(device, precision):
+        for i in range(0, len(y), batch_size):
+            out = model(x[i : i + batch_size]).float()
+            loss += F.nll_loss(out, y[i : i + batch_size], reduction="sum")
+            preds.append(out.argmax(1))
+    pred = torch.cat(preds)
+    return EvalResult(loss.item() / len(y), (pred == y).float().mean().item(), pred.cpu())
+
+
+def _batches(n: int, batch_size: int, g: torch.Generator, device: torch.device) -> Iterator:
+    perm = torch.randperm(n, generator=g, device=device)
+    for i in range(0, n - batch_size + 1, batch_size):
+        yield perm[i : i + batch_size]
+
+
+def fit(
+    model: nn.Module,
+    data: Splits,
+    *,
+    optim_cfg: Mapping,
+    sched_cfg: Mapping,
+    augment: Augment,
+    epochs: int,
+    batch_size: int,
+    label_smoothing: float,
+    grad_clip: float | None,
+    precision: str,
+    seed: int,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> History:
+    """Train for ``epochs`` full passes; evaluate test (and validation) after every epoch."""
+    device = data.train_x.device
+    n = len(data.train_y)
+    steps = n // batch_size
+    if steps == 0:
+        raise ConfigError(
+            f"trainer.batch_size={batch_size} is larger than the {n} training images; "
+            "lower the batch size or train on more data."
+        )
+    optimizer = build("optim", optim_cfg, params=model.parameters())
+    scheduler = build("sched", sched_cfg, optimizer, steps_per_epoch=steps, epochs=epochs)
+    per_batch = not isinstance(scheduler, ReduceLROnPlateau)
+    g = torch.Generator(device=device).manual_seed(seed)
+    history = History()
+    progress = sys.stderr.isatty()
+
+    for epoch in range(1, epochs + 1):
+        model.train()
+        start = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        lr = optimizer.param_groups[0]["lr"]
+        bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not progress)
+        for idx in _batches(n, batch_size, g, device):
+            x, y = data.train_x[idx], data.train_y[idx]
+            if augment:
+                x = augment(x, g)
+            with autocast(device, precision):
+                out = model(x)
+                loss = F.cross_entropy(out.float(), y, label_smoothing=label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            if per_batch:
+                scheduler.step()
+            loss_sum += loss.detach()
+            correct += (out.detach().argmax(1) == y).sum()
+            bar.update()
+        bar.close()
+        seconds = time.perf_counter() - start
+        history.train_seconds += seconds
+        history.images_seen += steps * batch_size
+
+        row = {
+            "epoch": epoch,
+            "train_loss": loss_sum.item() / steps,
+            "train_acc": correct.item() / (steps * batch_size),
+            "lr": lr,
+            "seconds": seconds,
+        }
+        history.test = evaluate(model, data.test_x, data.test_y, precision)
+        row |= {"test_loss": history.test.loss, "test_acc": history.test.acc}
+        if data.val_x is not None:
+            history.val = evaluate(model, data.val_x, data.val_y, precision)
+            row |= {"val_loss": history.val.loss, "val_acc": history.val.acc}
+        if not per_batch:
+            scheduler.step(row.get("val_loss", row["train_loss"]))
+        history.rows.append(row)
+        if on_epoch:
+            on_epoch(row)
+    return history

@@ -1,0 +1,17 @@
+"""Errors a user can fix: each carries one readable paragraph and never needs a traceback."""
+
+
+class UserError(Exception):
+    """Base of every error caused by input the user can change (config, paths, data)."""
+
+
+class ConfigError(UserError, ValueError):
+    """A config value is out of range, of the wrong type, or not one of the allowed choices."""
+
+
+class BudgetError(UserError):
+    """The run asks for more parameters or epochs than the budget allows."""
+
+
+class DataError(UserError, RuntimeError):
+    """MNIST could not be made available; the message says what was tried."""

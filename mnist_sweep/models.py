@@ -1,0 +1,212 @@
+"""One parametric family of small convnets, and its parameter count computed from config alone.
+
+A network is a list of blocks. Each block is a run of convs (conv → BatchNorm → ReLU), then an
+optional Dropout2d and an optional 2x2 max-pool. A head turns the last feature map into ten
+log-probabilities: ``flatten`` (Linear on the flattened map) or ``gap`` (global average pool,
+then Linear). Every width, kernel, padding and pool is a plain config value, so a sweep can vary it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from mnist_sweep.errors import ConfigError
+
+HEADS = ("flatten", "gap")
+KERNELS = (1, 3, 5)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One row of the architecture table: a layer, its output shape (C, H, W) and parameters."""
+
+    name: str
+    out_shape: tuple[int, int, int]
+    params: int
+    macs: int = 0
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A validated architecture: per-conv widths and kernels, per-block settings."""
+
+    widths: tuple[int, ...]
+    kernels: tuple[int, ...]
+    blocks: tuple[int, ...]
+    padding: tuple[int, ...]
+    pool: tuple[bool, ...]
+    dropout: tuple[float, ...]
+    head: str
+    conv_bias: bool
+    in_channels: int = 1
+    image_size: int = 28
+    num_classes: int = 10
+
+
+def _expand(value: object, n: int, key: str, unit: str) -> tuple:
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        values = tuple(value)
+        if len(values) != n:
+            raise ConfigError(
+                f"model.{key}={list(values)} has {len(values)} entries but the model has {n} "
+                f"{unit}s; give one value per {unit}, or a single value for all of them."
+            )
+        return values
+    return (value,) * n
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def parse(model_cfg: Mapping) -> Arch:
+    """Check a model config (keys starting with ``_`` are Hydra's) and expand it to an Arch."""
+    cfg = {k: v for k, v in dict(model_cfg).items() if not k.startswith("_")}
+    allowed = set(Arch.__dataclass_fields__)
+    unknown = sorted(set(cfg) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"model has unknown key(s) {unknown}; allowed keys are {sorted(allowed)}."
+        )
+    widths = list(cfg.get("widths") or [])
+    if not widths or not all(_is_int(w) and w > 0 for w in widths):
+        raise ConfigError(f"model.widths={widths} must be a non-empty list of positive integers.")
+    blocks = list(cfg.get("blocks") or [len(widths)])
+    if not all(_is_int(b) and b > 0 for b in blocks) or sum(blocks) != len(widths):
+        raise ConfigError(
+            f"model.blocks={blocks} must be positive integers adding up to the number of "
+            f"model.widths ({len(widths)})."
+        )
+    n_blocks = len(blocks)
+    kernels = _expand(cfg.get("kernels", 3), len(widths), "kernels", "conv")
+    if not all(k in KERNELS for k in kernels):
+        raise ConfigError(f"model.kernels={list(kernels)} must each be one of {KERNELS}.")
+    padding = _expand(cfg.get("padding", 1), n_blocks, "padding", "block")
+    if not all(_is_int(p) and p >= 0 for p in padding):
+        raise ConfigError(f"model.padding={list(padding)} must be integers >= 0.")
+    pool = _expand(cfg.get("pool", True), n_blocks, "pool", "block")
+    dropout = _expand(cfg.get("dropout", 0.0), n_blocks, "dropout", "block")
+    if not all(isinstance(p, int | float) and 0 <= p < 1 for p in dropout):
+        raise ConfigError(f"model.dropout={list(dropout)} must hold numbers in [0, 1).")
+    head = cfg.get("head", "flatten")
+    if head not in HEADS:
+        raise ConfigError(f"model.head={head!r} is not allowed; choose one of {', '.join(HEADS)}.")
+    return Arch(
+        widths=tuple(widths),
+        kernels=kernels,
+        blocks=tuple(blocks),
+        padding=padding,
+        pool=tuple(bool(p) for p in pool),
+        dropout=tuple(float(p) for p in dropout),
+        head=head,
+        conv_bias=bool(cfg.get("conv_bias", True)),
+        **{k: int(cfg[k]) for k in ("in_channels", "image_size", "num_classes") if k in cfg},
+    )
+
+
+def layers(arch: Arch) -> list[Layer]:
+    """The architecture table: every layer with its output shape and trainable parameters."""
+    rows: list[Layer] = []
+    c, size, i = arch.in_channels, arch.image_size, 0
+    for b, n_convs in enumerate(arch.blocks):
+        for _ in range(n_convs):
+            k, w = arch.kernels[i], arch.widths[i]
+            size += 2 * arch.padding[b] - k + 1
+            if size < 1:
+                raise ConfigError(
+                    f"model conv {i + 1} (block {b + 1}) shrinks the feature map below 1x1; "
+                    "add padding or use fewer convs or pools."
+                )
+            weights = c * w * k * k
+            rows.append(
+                Layer(
+                    f"conv{i + 1} {k}x{k} {c}→{w}",
+                    (w, size, size),
+                    weights + (w if arch.conv_bias else 0),
+                    weights * size * size,
+                )
+            )
+            rows.append(Layer(f"batchnorm{i + 1}", (w, size, size), 2 * w))
+            c, i = w, i + 1
+        if arch.dropout[b]:
+            rows.append(Layer(f"dropout2d {arch.dropout[b]:g}", (c, size, size), 0))
+        if arch.pool[b]:
+            if size < 2:
+                raise ConfigError(
+                    f"model block {b + 1} max-pools a {size}x{size} map; set its pool to false."
+                )
+            size //= 2
+            rows.append(Layer("maxpool 2x2", (c, size, size), 0))
+    if arch.head == "gap":
+        size = 1
+        rows.append(Layer("global avg pool", (c, 1, 1), 0))
+    features = c * size * size
+    rows.append(
+        Layer(
+            f"linear {features}→{arch.num_classes}",
+            (arch.num_classes, 1, 1),
+            (features + 1) * arch.num_classes,
+            features * arch.num_classes,
+        )
+    )
+    return rows
+
+
+def count_params(model_cfg: Mapping) -> int:
+    """Trainable parameters of the model a config describes, without building it."""
+    return sum(layer.params for layer in layers(parse(model_cfg)))
+
+
+def macs(model_cfg: Mapping) -> int:
+    """Multiply-adds of one forward pass of one image (convs and the linear head)."""
+    return sum(layer.macs for layer in layers(parse(model_cfg)))
+
+
+class ConvNet(nn.Module):
+    """The parametric family described in the module docstring; returns log-probabilities."""
+
+    def __init__(self, **model_cfg: object) -> None:
+        super().__init__()
+        arch = parse(model_cfg)
+        table = layers(arch)  # raises before any module is built if the shapes do not work
+        body: list[nn.Module] = []
+        c, i = arch.in_channels, 0
+        for b, n_convs in enumerate(arch.blocks):
+            for _ in range(n_convs):
+                k, w = arch.kernels[i], arch.widths[i]
+                body += [
+                    nn.Conv2d(c, w, k, padding=arch.padding[b], bias=arch.conv_bias),
+                    nn.BatchNorm2d(w),
+                    nn.ReLU(inplace=True),
+                ]
+                c, i = w, i + 1
+            if arch.dropout[b]:
+                body.append(nn.Dropout2d(arch.dropout[b]))
+            if arch.pool[b]:
+                body.append(nn.MaxPool2d(2))
+        if arch.head == "gap":
+            body.append(nn.AdaptiveAvgPool2d(1))
+        self.features = nn.Sequential(*body)
+        self.classifier = nn.Linear(math.prod(table[-2].out_shape), arch.num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.log_softmax(self.classifier(self.features(x).flatten(1)), dim=1)
+
+
+def load(path: str | Path, map_location: str | torch.device = "cpu") -> ConvNet:
+    """Rebuild a model from a run's ``model.pt`` (loaded with ``weights_only=True``)."""
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    model = ConvNet(**ckpt["model_cfg"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval()
+
+
+def trainable_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
