@@ -61,7 +61,8 @@ def _numbers_in(group: str, cfg: Mapping, words: Mapping[str, tuple[str, ...]]) 
         if key in words:
             if value not in words[key]:
                 raise ConfigError(
-                    f"{group}.{key}={value!r} is not allowed; choose one of {', '.join(words[key])}."
+                    f"{group}.{key}={value!r} is not allowed; "
+                    f"choose one of {', '.join(words[key])}."
                 )
         elif not isinstance(value, bool):
             _number(f"{group}.{key}", value)
