@@ -23,7 +23,10 @@ def main(cfg: DictConfig) -> float | None:
     multirun = hc.mode == RunMode.MULTIRUN
     meta = {
         "overrides": list(hc.overrides.task),
-        "choices": {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")},
+        "choices": {
+            **{k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")},
+            "aug": "+".join(cfg.get("aug") or {}) or "none",  # a list group: not in choices
+        },
         "job_num": hc.job.num if multirun else None,
     }
     try:

@@ -160,7 +160,7 @@ def evaluate(
             loss += F.nll_loss(out, y[i : i + batch_size], reduction="sum")
             preds.append(out.argmax(1))
     pred = torch.cat(preds)
-    return EvalResult(loss.item() / len(y), (pred == y).float().mean().item(), pred.cpu())
+    return EvalResult(loss.item() / len(y), (pred == y).sum().item() / len(y), pred.cpu())
 
 
 def _batches(n: int, batch_size: int, g: torch.Generator, device: torch.device) -> Iterator:
