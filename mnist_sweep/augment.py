@@ -29,26 +29,47 @@ def _uniform(
     return torch.rand(n, generator=g, device=device) * (hi - lo) + lo
 
 
+def _range_error(key: str, value: object, allowed: str) -> ConfigError:
+    return ConfigError(f"aug.{key}={value!r} is not allowed; it must be {allowed}.")
+
+
+def _check(name: str, params: dict) -> None:
+    """Each transform takes exactly its settings, each a number or a [lo, hi] pair in range."""
+    expected = TRANSFORMS.get(name)
+    if expected is None:
+        raise ConfigError(f"aug.{name} is not a known transform; allowed: {', '.join(TRANSFORMS)}.")
+    if set(params) != expected:
+        raise ConfigError(
+            f"aug.{name} has unknown setting(s) {sorted(set(params) - expected)} or misses "
+            f"{sorted(expected - set(params))}; it takes exactly {sorted(expected)}."
+        )
+    for key, value in params.items():
+        if key in ("translate", "scale"):
+            pair = list(value) if isinstance(value, list | tuple) else None
+            ok = pair is not None and len(pair) == 2 and all(_is_number(v) for v in pair)
+            if key == "translate" and not (ok and all(0 <= v <= 1 for v in pair)):
+                raise _range_error(f"{name}.{key}", value, "a pair [tx, ty] of fractions in [0, 1]")
+            if key == "scale" and not (ok and 0 < pair[0] <= pair[1]):
+                raise _range_error(f"{name}.{key}", value, "a pair [lo, hi] with 0 < lo <= hi")
+        elif key == "p":
+            if not (_is_number(value) and 0 <= value <= 1):
+                raise _range_error(f"{name}.{key}", value, "a probability in [0, 1]")
+        elif not (_is_number(value) and 0 <= value <= 180):
+            raise _range_error(f"{name}.{key}", value, "a number of degrees in [0, 180]")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 class Augment:
     """Callable ``(x, generator) -> x'`` built from the ``aug`` config group."""
 
     def __init__(self, aug_cfg: Mapping | None, background: float) -> None:
         self.cfg = {name: dict(params or {}) for name, params in dict(aug_cfg or {}).items()}
-        self.background = background
         for name, params in self.cfg.items():
-            if name not in TRANSFORMS:
-                raise ConfigError(
-                    f"aug.{name} is not a known transform; allowed: {', '.join(TRANSFORMS)}."
-                )
-            extra = set(params) - TRANSFORMS[name]
-            if extra:
-                raise ConfigError(
-                    f"aug.{name} has unknown setting(s) {sorted(extra)}; "
-                    f"allowed: {sorted(TRANSFORMS[name])}."
-                )
-        for name in ("hflip", "vflip"):
-            if name in self.cfg and not 0 <= self.cfg[name].get("p", 0.5) <= 1:
-                raise ConfigError(f"aug.{name}.p={self.cfg[name]['p']} must be in [0, 1].")
+            _check(name, params)
+        self.background = background
         self.geometric = any(name in self.cfg for name in ("rotate", "affine"))
 
     def __bool__(self) -> bool:
@@ -58,7 +79,7 @@ class Augment:
         n, dev = x.shape[0], x.device
         for name, dim in (("hflip", -1), ("vflip", -2)):
             if name in self.cfg:
-                flip = torch.rand(n, generator=g, device=dev) < self.cfg[name].get("p", 0.5)
+                flip = torch.rand(n, generator=g, device=dev) < self.cfg[name]["p"]
                 x = torch.where(flip.view(-1, 1, 1, 1), x.flip(dim), x)
         if not self.geometric:
             return x
@@ -74,17 +95,17 @@ class Augment:
         scale = torch.ones(n, device=dev)
         shift = torch.zeros(n, 2, device=dev)
         if "rotate" in self.cfg:
-            d = float(self.cfg["rotate"].get("degrees", 20))
+            d = float(self.cfg["rotate"]["degrees"])
             angle += _uniform(n, -d, d, g, dev)
         if "affine" in self.cfg:
             a = self.cfg["affine"]
-            d = float(a.get("degrees", 0))
+            d = float(a["degrees"])
             angle += _uniform(n, -d, d, g, dev)
-            s = float(a.get("shear", 0))
+            s = float(a["shear"])
             shear += _uniform(n, -s, s, g, dev)
-            lo, hi = (float(v) for v in a.get("scale", (1.0, 1.0)))
+            lo, hi = (float(v) for v in a["scale"])
             scale = _uniform(n, lo, hi, g, dev)
-            tx, ty = (float(v) for v in a.get("translate", (0.0, 0.0)))
+            tx, ty = (float(v) for v in a["translate"])
             # a shift of a fraction f of the image is 2f in grid_sample's [-1, 1] coordinates
             shift = torch.stack(
                 [_uniform(n, -2 * tx, 2 * tx, g, dev), _uniform(n, -2 * ty, 2 * ty, g, dev)], 1

@@ -95,6 +95,8 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
             f"device.precision={d['precision']!r} is not allowed; choose one of {PRECISIONS}."
         )
     _number("device.threads", d["threads"], 1, integer=True, nullable=True)
+    if not isinstance(d["channels_last"], bool):
+        raise ConfigError(f"device.channels_last={d['channels_last']!r} must be true or false.")
 
     data = plain["data"]
     _number("data.val_size", data["val_size"], 0, TRAIN_IMAGES, integer=True, hi_open=True)

@@ -216,6 +216,12 @@ def _official_tensors(root: Path, mean: float, std: float) -> tuple[torch.Tensor
     return _CACHE[key]
 
 
+def split_indices(n: int, val_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded partition of ``range(n)`` into validation and training indices."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return order[:val_size], order[val_size:]
+
+
 def load_splits(
     root: str | Path,
     *,
@@ -234,8 +240,7 @@ def load_splits(
     """
     folder = ensure_mnist(root, sources)
     train_x, train_y, test_x, test_y = _official_tensors(folder, mean, std)
-    order = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(split_seed))
-    val_idx, train_idx = order[:val_size], order[val_size:]
+    val_idx, train_idx = split_indices(len(train_y), val_size, split_seed)
     if train_subset is not None:
         train_idx = train_idx[:train_subset]
     dev = torch.device(device)

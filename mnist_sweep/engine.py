@@ -181,11 +181,18 @@ def fit(
     label_smoothing: float,
     grad_clip: float | None,
     precision: str,
+    channels_last: bool,
     seed: int,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> History:
-    """Train for ``epochs`` full passes; evaluate test (and validation) after every epoch."""
+    """Train for ``epochs`` full passes; evaluate test (and validation) after every epoch.
+
+    ``channels_last`` stores activations NHWC, which makes CPU max-pooling and small convs
+    several times faster than the default NCHW layout.
+    """
     device = data.train_x.device
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    model.to(memory_format=layout)
     n = len(data.train_y)
     steps = n // batch_size
     if steps == 0:
@@ -211,6 +218,7 @@ def fit(
             x, y = data.train_x[idx], data.train_y[idx]
             if augment:
                 x = augment(x, g)
+            x = x.contiguous(memory_format=layout)
             with autocast(device, precision):
                 out = model(x)
                 loss = F.cross_entropy(out.float(), y, label_smoothing=label_smoothing)

@@ -121,6 +121,7 @@ def _train(
         label_smoothing=trainer["label_smoothing"],
         grad_clip=trainer["grad_clip"],
         precision=dev_cfg["precision"],
+        channels_last=dev_cfg["channels_last"],
         seed=trainer["seed"],
         on_epoch=progress,
     )

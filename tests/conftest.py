@@ -33,7 +33,7 @@ def make_cfg(mnist_root: Path) -> Callable[..., DictConfig]:
     """Compose conf/ like the CLI would, with ``overrides``; returns the config."""
 
     def _compose(*overrides: str) -> DictConfig:
-        with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        with initialize_config_dir(config_dir=str(CONF)):
             return compose("config", overrides=[f"data.root={mnist_root}", *overrides])
 
     return _compose

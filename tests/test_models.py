@@ -1,0 +1,97 @@
+"""The convnet family: exact parameter counts from config alone, shapes, validation, reloading."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+import yaml
+
+from mnist_sweep import models
+from mnist_sweep.errors import ConfigError
+from tests.conftest import CONF
+
+PRESETS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+
+
+def preset(name: str) -> dict:
+    return yaml.safe_load((CONF / "model" / f"{name}.yaml").read_text())
+
+
+def test_seed_net_has_exactly_13226_trainable_parameters():
+    cfg = preset("seed_net")
+    assert models.count_params(cfg) == 13_226
+    assert models.trainable_params(models.ConvNet(**cfg)) == 13_226
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_count_from_config_equals_built_model_for_every_preset(name):
+    cfg = preset(name)
+    model = models.ConvNet(**cfg)
+    assert models.count_params(cfg) == models.trainable_params(model)
+    out = model.eval()(torch.zeros(3, 1, 28, 28))
+    assert out.shape == (3, 10)
+    assert torch.allclose(out.exp().sum(1), torch.ones(3), atol=1e-5)
+
+
+def test_count_from_config_equals_built_model_across_random_family_members():
+    rng = random.Random(0)
+    for _ in range(40):
+        blocks = [rng.randint(1, 3) for _ in range(rng.randint(1, 3))]
+        cfg = {
+            "widths": [rng.randint(1, 24) for _ in range(sum(blocks))],
+            "blocks": blocks,
+            "kernels": rng.choice([1, 3]),
+            "padding": 1,
+            "pool": [rng.random() < 0.6 for _ in blocks],
+            "dropout": rng.choice([0.0, 0.1]),
+            "head": rng.choice(["flatten", "gap"]),
+            "conv_bias": rng.random() < 0.5,
+        }
+        assert models.count_params(cfg) == models.trainable_params(models.ConvNet(**cfg)), cfg
+
+
+def test_architecture_table_shapes_follow_the_layers():
+    rows = models.layers(models.parse(preset("seed_net")))
+    convs = [r for r in rows if r.name.startswith("conv")]
+    assert [r.out_shape[1] for r in convs] == [28, 28, 14, 14, 5, 3, 1]
+    assert rows[-1].out_shape == (10, 1, 1)
+    assert sum(r.params for r in rows) == 13_226
+
+
+def test_multiply_adds_count_convs_at_their_resolution():
+    cfg = {"widths": [4], "blocks": [1], "padding": 1, "pool": False, "head": "gap"}
+    assert models.macs(cfg) == 1 * 4 * 9 * 28 * 28 + 4 * 10
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"widths": [8, 0, 16, 16, 16, 16, 16]}, "positive integers"),
+        ({"widths": [8, -3, 16, 16, 16, 16, 16]}, "positive integers"),
+        ({"blocks": [3, 3, 3]}, "adding up"),
+        ({"padding": [0, 0, 0], "blocks": [2, 2, 3]}, "below 1x1"),
+        ({"kernels": 4}, "must each be one of"),
+        ({"dropout": 1.5}, "[0, 1)"),
+        ({"head": "mlp"}, "model.head='mlp'"),
+        ({"depth": 3}, "unknown key"),
+    ],
+)
+def test_invalid_architectures_are_refused_before_building(change, message):
+    cfg = {**preset("seed_net"), **change}
+    with pytest.raises(ConfigError, match=None) as err:
+        models.count_params(cfg)
+    assert message in str(err.value)
+
+
+def test_saved_model_reloads_with_identical_outputs(tmp_path):
+    from mnist_sweep.artifacts import save_model
+
+    cfg = preset("seed_net")
+    torch.manual_seed(0)
+    model = models.ConvNet(**cfg).eval()
+    save_model(tmp_path / "model.pt", model, cfg)
+    again = models.load(tmp_path / "model.pt")
+    x = torch.randn(4, 1, 28, 28)
+    assert torch.equal(model(x), again(x))

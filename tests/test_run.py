@@ -1,0 +1,147 @@
+"""`python -m mnist_sweep` end to end: artifacts, summary, budget refusal, bad input, no overwrite."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from mnist_sweep import models
+from mnist_sweep.data import load_splits
+from mnist_sweep.engine import evaluate
+from tests.conftest import QUICK
+
+
+def run_dirs(root: Path) -> list[Path]:
+    return sorted(p.parent for p in root.glob("outputs/*/*/.hydra"))
+
+
+def test_one_epoch_run_on_a_slice_writes_every_artifact(cli, tmp_path, mnist_root):
+    done = cli(*QUICK)
+    assert done.returncode == 0, done.stderr
+    (run,) = run_dirs(tmp_path)
+    for name in (
+        "metrics.json",
+        "history.csv",
+        "model.pt",
+        "predictions.npz",
+        ".hydra/config.yaml",
+        ".hydra/overrides.yaml",
+    ):
+        assert (run / name).is_file(), name
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "completed"
+    composed = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
+    assert metrics["params"] == models.count_params(composed["model"])
+    for key in (
+        "test_acc",
+        "test_loss",
+        "best_test_acc",
+        "best_epoch",
+        "params",
+        "epochs",
+        "wall_seconds",
+        "images_per_sec",
+        "seed",
+        "device",
+        "precision",
+        "overrides",
+    ):
+        assert metrics[key] is not None, key
+    assert metrics["overrides"] == QUICK
+
+    rows = list(csv.DictReader((run / "history.csv").open()))
+    assert len(rows) == 1
+    assert {"train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"} <= set(rows[0])
+    assert float(rows[0]["test_acc"]) == metrics["test_acc"]
+
+    summary = re.search(
+        r"done: test accuracy ([\d.]+)%.*?([\d,]+) parameters, ([\d.]+) s",
+        done.stdout + done.stderr,
+    )
+    assert summary, done.stdout + done.stderr
+    assert float(summary[1]) == round(100 * metrics["test_acc"], 2)
+    assert int(summary[2].replace(",", "")) == metrics["params"]
+    assert float(summary[3]) == round(metrics["wall_seconds"], 1)
+
+    model = models.load(run / "model.pt")
+    assert models.trainable_params(model) == metrics["params"]
+    splits = load_splits(mnist_root, mean=0.1307, std=0.3081)
+    again = evaluate(model, splits.test_x, splits.test_y, "fp32")
+    assert again.acc == pytest.approx(metrics["test_acc"], abs=1e-4)
+    saved = np.load(run / "predictions.npz")
+    assert (saved["pred"] == saved["target"]).mean() == pytest.approx(metrics["test_acc"])
+    assert torch.equal(torch.from_numpy(saved["target"]).long(), splits.test_y)
+
+
+def test_validation_split_makes_metrics_and_history_carry_val_accuracy(cli, tmp_path):
+    done = cli(*QUICK, "data.val_size=500", "sched=plateau")
+    assert done.returncode == 0, done.stderr
+    (run,) = run_dirs(tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0 <= metrics["val_acc"] <= 1
+    assert "val_acc" in next(csv.DictReader((run / "history.csv").open()))
+
+
+def test_model_over_budget_is_refused_before_training(cli, tmp_path):
+    done = cli(*QUICK, "model.widths=[64,64,64,64,64,64,64]")
+    assert done.returncode == 2
+    out = done.stdout + done.stderr
+    assert "refused before training" in out and "budget.max_params=20,000" in out
+    assert "Traceback" not in out
+    (run,) = run_dirs(tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "over_budget" and metrics["params"] > 20_000
+    assert not (run / "model.pt").exists() and not (run / "history.csv").exists()
+
+
+def test_more_epochs_than_the_budget_allows_are_refused(cli, tmp_path):
+    done = cli(*QUICK, "trainer.epochs=21")
+    assert done.returncode == 2
+    assert "budget.max_epochs=20" in done.stdout + done.stderr
+    (run,) = run_dirs(tmp_path)
+    assert json.loads((run / "metrics.json").read_text())["status"] == "over_budget"
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("model.widths=[8,0,16,16,16,16,16]", "model.widths=[8, 0, 16, 16, 16, 16, 16]"),
+        ("aug=sharpen", "aug/sharpen"),
+        ("device=cuda", "device.name='cuda'"),
+        ("optim.lr=abc", "optim.lr='abc'"),
+        ("trainer.epochs=0", "trainer.epochs=0"),
+    ],
+)
+def test_bad_input_gets_a_clear_error_and_no_traceback(cli, override, named):
+    done = cli(*QUICK, override)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert named in out, out
+    assert "Traceback" not in out
+
+
+def test_unwritable_data_root_is_named(cli, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    done = cli(*QUICK, f"data.root={blocker}/mnist")
+    out = done.stdout + done.stderr
+    assert done.returncode == 2 and "Traceback" not in out
+    assert f"data.root='{blocker}/mnist'" in out
+
+
+def test_a_finished_run_is_never_overwritten(cli, tmp_path):
+    fixed = tmp_path / "fixed-run"
+    assert cli(*QUICK, f"hydra.run.dir={fixed}").returncode == 0
+    before = (fixed / "metrics.json").read_bytes()
+    again = cli(*QUICK, f"hydra.run.dir={fixed}", "trainer.seed=1")
+    assert again.returncode == 2
+    assert "already holds a run" in again.stdout + again.stderr
+    assert (fixed / "metrics.json").read_bytes() == before
