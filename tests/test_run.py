@@ -1,4 +1,4 @@
-"""`python -m mnist_sweep` end to end: artifacts, summary, budget refusal, bad input, no overwrite."""
+"""`python -m mnist_sweep` end to end: artifacts, summary, budget, bad input, no overwrite."""
 
 from __future__ import annotations
 
