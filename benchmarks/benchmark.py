@@ -1,0 +1,257 @@
+"""Throughput against the reference pipeline, and time-to-target over seeds.
+
+    .venv/bin/python benchmarks/benchmark.py                       # both parts, default recipe
+    .venv/bin/python benchmarks/benchmark.py --experiments default seed tiny --seeds 0 1 2
+    .venv/bin/python benchmarks/benchmark.py --skip-throughput --readme
+
+Writes ``benchmarks/results/<stamp>.json`` and ``.md``; ``--readme`` also replaces the table
+between the benchmark markers in README.md. Not part of the test suite: it trains full models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import torch
+import yaml
+from torch.nn import functional as F
+
+from mnist_sweep import models
+from mnist_sweep.augment import Augment
+from mnist_sweep.data import ensure_mnist, load_splits
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+MEAN, STD = 0.1307, 0.3081
+START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
+
+
+def machine() -> dict:
+    cpu = platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [
+            ln.split(":", 1)[1].strip()
+            for ln in cpuinfo.read_text().splitlines()
+            if ln.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+    }
+
+
+def seed_net() -> dict:
+    return yaml.safe_load((REPO / "conf" / "model" / "seed_net.yaml").read_text())
+
+
+def reference_images_per_sec(root: Path, images: int) -> float:
+    """The hand-run pipeline: torchvision MNIST, PIL transforms, a DataLoader, batch 32."""
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    tf = transforms.Compose(
+        [
+            transforms.RandomRotation(20),
+            transforms.ToTensor(),
+            transforms.Normalize((MEAN,), (STD,)),
+        ]
+    )
+    loader = DataLoader(
+        datasets.MNIST(str(root), train=True, transform=tf), batch_size=32, shuffle=True
+    )
+    torch.manual_seed(0)
+    model = models.ConvNet(**seed_net())
+    opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
+    model.train()
+    seen, start = 0, time.perf_counter()
+    for x, y in loader:
+        opt.zero_grad()
+        F.nll_loss(model(x), y).backward()
+        opt.step()
+        seen += len(y)
+        if seen >= images:
+            break
+    return seen / (time.perf_counter() - start)
+
+
+def engine_images_per_sec(root: Path, images: int, batch: int, precision: str) -> float:
+    """Our engine's inner loop on the same model: resident tensors, per-batch augmentation."""
+    splits = load_splits(root, mean=MEAN, std=STD)
+    torch.manual_seed(0)
+    model = models.ConvNet(**seed_net()).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
+    aug = Augment({"rotate": {"degrees": 20}}, -MEAN / STD)
+    g = torch.Generator().manual_seed(0)
+    perm = torch.randperm(len(splits.train_y), generator=g)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+    model.train()
+    seen, start = 0, time.perf_counter()
+    for i in range(0, images - batch + 1, batch):
+        idx = perm[i : i + batch]
+        x = aug(splits.train_x[idx], g).contiguous(memory_format=torch.channels_last)
+        with autocast:
+            loss = F.nll_loss(model(x).float(), splits.train_y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        seen += batch
+    return seen / (time.perf_counter() - start)
+
+
+def throughput(root: Path, images: int) -> dict:
+    ref = reference_images_per_sec(root, images)
+    rows = {"reference (DataLoader, PIL, batch 32, fp32)": ref}
+    for batch, precision in ((32, "fp32"), (128, "fp32"), (128, "bf16")):
+        rows[f"mnist_sweep engine (batch {batch}, {precision})"] = engine_images_per_sec(
+            root, images, batch, precision
+        )
+    return {
+        "images": images,
+        "model": "seed_net",
+        "rows": [
+            {"pipeline": k, "images_per_sec": round(v, 1), "ratio": round(v / ref, 2)}
+            for k, v in rows.items()
+        ],
+    }
+
+
+def run_experiment(name: str, seed: int, out: Path) -> dict:
+    overrides = [] if name == "default" else [f"experiment={name}"]
+    run_dir = out / f"{name}-seed{seed}"
+    cmd = [
+        sys.executable,
+        "-m",
+        "mnist_sweep",
+        *overrides,
+        f"trainer.seed={seed}",
+        f"hydra.run.dir={run_dir}",
+    ]
+    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
+    m = json.loads((run_dir / "metrics.json").read_text())
+    return {
+        k: m[k]
+        for k in (
+            "test_acc",
+            "best_test_acc",
+            "params",
+            "epochs",
+            "wall_seconds",
+            "train_seconds",
+            "precision",
+        )
+    } | {"seed": seed}
+
+
+def time_to_target(experiments: list[str], seeds: list[int], out: Path) -> list[dict]:
+    table = []
+    for name in experiments:
+        runs = [run_experiment(name, s, out) for s in seeds]
+        walls, accs = [r["wall_seconds"] for r in runs], [r["test_acc"] for r in runs]
+        table.append(
+            {
+                "experiment": name,
+                "params": runs[0]["params"],
+                "epochs": runs[0]["epochs"],
+                "precision": runs[0]["precision"],
+                "runs": runs,
+                "acc_median": statistics.median(accs),
+                "acc_worst": min(accs),
+                "wall_median": statistics.median(walls),
+                "wall_worst": max(walls),
+                "all_reach_99_4": all(a >= 0.994 for a in accs),
+            }
+        )
+    return table
+
+
+def markdown(result: dict) -> str:
+    m = result["machine"]
+    lines = [f"Measured {result['stamp']} on {m['cpu']} ({m['cores']} cores, torch {m['torch']})."]
+    if "throughput" in result:
+        lines += [
+            "",
+            f"**Throughput**, one training pass over {result['throughput']['images']:,} "
+            "images of `seed_net` with random rotation:",
+            "",
+            "| pipeline | images/s | × reference |",
+            "|---|---:|---:|",
+        ]
+        lines += [
+            f"| {r['pipeline']} | {r['images_per_sec']:,.0f} | {r['ratio']:.2f} |"
+            for r in result["throughput"]["rows"]
+        ]
+    if result.get("time_to_target"):
+        lines += [
+            "",
+            "**Time to target**: final-epoch test accuracy on all 10,000 test images, "
+            "wall time of the whole run (start-up, data, training, evaluation, artifacts):",
+            "",
+            "| experiment | params | epochs | precision | accuracy per seed | median "
+            "wall s | worst wall s | all ≥ 99.4 % |",
+            "|---|---:|---:|---|---|---:|---:|:-:|",
+        ]
+        for t in result["time_to_target"]:
+            accs = ", ".join(f"{100 * r['test_acc']:.2f}" for r in t["runs"])
+            lines.append(
+                f"| `{t['experiment']}` | {t['params']:,} | {t['epochs']} | "
+                f"{t['precision']} | {accs} | {t['wall_median']:.1f} | "
+                f"{t['wall_worst']:.1f} | {'yes' if t['all_reach_99_4'] else 'no'} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(md: str) -> None:
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{md}{END}{tail}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--experiments",
+        nargs="*",
+        default=["default"],
+        help="experiment presets to time ('default' = no preset)",
+    )
+    p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    p.add_argument("--images", type=int, default=60_000, help="images per throughput pass")
+    p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--readme", action="store_true", help="write the table into README.md")
+    args = p.parse_args()
+
+    root = Path(os.environ.get("MNIST_SWEEP_DATA", REPO / "data")).resolve()
+    ensure_mnist(root)
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    out = RESULTS / stamp
+    result: dict = {"stamp": stamp, "machine": machine()}
+    if not args.skip_throughput:
+        result["throughput"] = throughput(root, args.images)
+    result["time_to_target"] = time_to_target(args.experiments, args.seeds, out / "runs")
+    md = markdown(result)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "benchmark.md").write_text(md)
+    if args.readme:
+        update_readme(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
