@@ -95,10 +95,18 @@ def onecycle(
     final_div_factor: float,
     anneal_strategy: str = "linear",
 ) -> LRScheduler:
+    total = steps_per_epoch * epochs
+    if not (0 < pct_start < 1 and pct_start * total > 1):
+        raise ConfigError(
+            f"sched=onecycle with sched.pct_start={pct_start} needs a warm-up and a decay phase of "
+            f"at least one step each, but this run has only {total} training steps "
+            "(epochs × batches per epoch); lower trainer.batch_size, train longer or on more data, "
+            "or use sched=cosine."
+        )
     return torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=max_lr,
-        total_steps=steps_per_epoch * epochs,
+        total_steps=total,
         pct_start=pct_start,
         div_factor=div_factor,
         final_div_factor=final_div_factor,

@@ -104,3 +104,8 @@ def test_batch_larger_than_the_training_set_is_refused():
 def test_a_config_target_outside_torch_optim_and_this_package_is_refused():
     with pytest.raises(ConfigError, match="optim could not be built"):
         engine.build("optim", {"_target_": "os.system", "command": "true"})
+
+
+def test_onecycle_too_short_for_its_two_phases_is_refused_by_name():
+    with pytest.raises(ConfigError, match="sched=onecycle.*only 4 training steps"):
+        fit("onecycle", epochs=1, batch_size=64)
