@@ -1,0 +1,163 @@
+"""Charts drawn with matplotlib (no pyplot, no display) and returned as ``data:`` URIs.
+
+A data URI keeps every page one self-contained file that opens from disk with no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pandas as pd
+from matplotlib import rc_context
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.image import imsave
+
+from mnist_sweep.report.collect import TARGET_ACC
+
+# One colour per status level; the page's CSS badges use the same ones.
+COLORS = {
+    "target": "#1a7f37",
+    "below": "#bf8700",
+    "running": "#0969da",
+    "over_budget": "#8250df",
+    "failed": "#cf222e",
+    "unreadable": "#6e7781",
+}
+SERIES = {"train": "#0969da", "test": "#cf222e", "val": "#1a7f37"}
+STYLE = {
+    "svg.fonttype": "none",  # text stays text: smaller files, the page's font
+    "svg.hashsalt": "mnist_sweep",  # stable ids, so an unchanged chart gives an unchanged page
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#e5e7eb",
+    "grid.linewidth": 0.6,
+    "legend.frameon": False,
+}
+
+
+def _svg(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _target_line(ax: Axes) -> None:
+    ax.axhline(100 * TARGET_ACC, color=COLORS["target"], lw=0.9, ls=":", label="target 99.4 %")
+
+
+def curves(history: pd.DataFrame) -> str:
+    """Loss and accuracy per epoch (train, test, validation when present) and learning rate."""
+    with rc_context(STYLE):
+        fig = Figure(figsize=(10.5, 2.9), layout="constrained")
+        loss_ax, acc_ax, lr_ax = fig.subplots(1, 3)
+        epoch = history["epoch"]
+        marker = "o" if len(history) <= 30 else None
+        for split, color in SERIES.items():
+            if f"{split}_loss" in history:
+                loss_ax.plot(epoch, history[f"{split}_loss"], color=color, marker=marker, ms=3)
+            if f"{split}_acc" in history:
+                acc = 100 * history[f"{split}_acc"]
+                acc_ax.plot(epoch, acc, color=color, marker=marker, ms=3, label=split)
+        _target_line(acc_ax)
+        if "lr" in history:
+            lr_ax.plot(epoch, history["lr"], color="#57606a", marker=marker, ms=3)
+        for ax, title in ((loss_ax, "loss"), (acc_ax, "accuracy (%)"), (lr_ax, "learning rate")):
+            ax.set_title(title, loc="left", fontsize=10)
+            ax.set_xlabel("epoch")
+            ax.set_xlim(epoch.min() - 0.5, epoch.max() + 0.5)
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        acc_ax.legend(loc="lower right")
+        return _svg(fig)
+
+
+def _colors(levels: pd.Series) -> list[str]:
+    return [COLORS[level] for level in levels]
+
+
+def pareto(df: pd.DataFrame, budget: int) -> str:
+    """Final test accuracy against parameters; the Pareto front as a staircase, runs numbered."""
+    done = df[df["level"].isin(["target", "below"])].dropna(subset=["params", "test_acc"])
+    with rc_context(STYLE):
+        fig = Figure(figsize=(6.2, 3.6), layout="constrained")
+        ax = fig.subplots()
+        front = done[done["pareto"].astype(bool)].sort_values("params")
+        ax.plot(
+            front["params"],
+            100 * front["test_acc"],
+            drawstyle="steps-post",
+            color="#24292f",
+            lw=1,
+            zorder=1,
+            label="Pareto front",
+        )
+        ax.scatter(
+            front["params"], 100 * front["test_acc"], s=90, facecolors="none", edgecolors="#24292f"
+        )
+        ax.scatter(done["params"], 100 * done["test_acc"], s=26, c=_colors(done["level"]), zorder=2)
+        if len(done) <= 60:
+            for _, row in done.iterrows():
+                ax.annotate(
+                    str(row["run"]),
+                    (row["params"], 100 * row["test_acc"]),
+                    xytext=(4, 3),
+                    textcoords="offset points",
+                    fontsize=7,
+                    color="#57606a",
+                )
+        _target_line(ax)
+        ax.axvline(budget, color=COLORS["over_budget"], lw=0.9, ls="--", label=f"budget {budget:,}")
+        ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
+        ax.margins(x=0.08, y=0.1)
+        ax.set_xlabel("trainable parameters")
+        ax.set_ylabel("final test accuracy (%)")
+        fig.legend(loc="outside lower center", ncols=3, fontsize=8)
+        return _svg(fig)
+
+
+def journey(df: pd.DataFrame) -> str:
+    """Final test accuracy in launch order with the best so far; runs with none marked x."""
+    with rc_context(STYLE):
+        fig = Figure(figsize=(6.2, 3.6), layout="constrained")
+        ax = fig.subplots()
+        scored = df.dropna(subset=["test_acc"])
+        acc = 100 * scored["test_acc"]
+        ax.plot(scored["run"], acc, color="#d0d7de", lw=1, zorder=1)
+        ax.plot(
+            scored["run"],
+            acc.cummax(),
+            drawstyle="steps-post",
+            color="#24292f",
+            lw=1,
+            label="best so far",
+        )
+        ax.scatter(scored["run"], acc, s=26, c=_colors(scored["level"]), zorder=2)
+        _target_line(ax)
+        unscored = df[df["test_acc"].isna()]
+        if len(unscored):
+            ax.scatter(
+                unscored["run"],
+                np.full(len(unscored), 0.03),
+                marker="x",
+                s=30,
+                c=_colors(unscored["level"]),
+                transform=ax.get_xaxis_transform(),
+                label="no accuracy",
+            )
+        ax.set_xlim(0.5, len(df) + 0.5)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xlabel("run # (launch order)")
+        ax.set_ylabel("final test accuracy (%)")
+        fig.legend(loc="outside lower center", ncols=3, fontsize=8)
+        return _svg(fig)
+
+
+def digit(image: np.ndarray) -> str:
+    """One 28x28 uint8 digit as a PNG data URI, dark ink on white."""
+    buf = io.BytesIO()
+    imsave(buf, image, cmap="gray_r", vmin=0, vmax=255, format="png")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()

@@ -1,0 +1,267 @@
+"""Read what runs left on disk into one pandas table: find, read, order and compare runs.
+
+Nothing here trusts a file: a run with an unreadable ``metrics.json``, no ``history.csv`` or
+foreign files beside its own still becomes a row, with a level and a line that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from numbers import Real
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf
+
+from mnist_sweep import artifacts
+from mnist_sweep.errors import UserError
+
+TARGET_ACC = 0.994
+TARGET_EPOCHS = 20
+DEFAULT_MAX_PARAMS = 20_000
+HYDRA_DIR = ".hydra"
+# Status levels, best first: the order a status column sorts in.
+LEVELS = {
+    "target": "target achieved",
+    "below": "below target",
+    "running": "running / incomplete",
+    "over_budget": "over budget",
+    "failed": "failed",
+    "unreadable": "unreadable",
+}
+NUMERIC = (
+    "params",
+    "macs",
+    "epochs",
+    "seed",
+    "job_num",
+    "test_acc",
+    "test_loss",
+    "best_test_acc",
+    "best_epoch",
+    "val_acc",
+    "val_loss",
+    "train_seconds",
+    "images_per_sec",
+    "wall_seconds",
+)
+# Keys ``read_run`` adds to a run's metrics; a metrics.json key of the same name is ignored.
+DERIVED = ("run_dir", "config", "budget", "level", "label", "detail")
+_SEED = re.compile(r"^\+{0,2}trainer\.seed=")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TIME = re.compile(r"(\d{2})-(\d{2})-(\d{2})(?:-(\d+))?")
+
+
+class NoRunsError(UserError):
+    """The path given to the report command does not exist or holds no runs."""
+
+
+def find_runs(path: Path) -> list[Path]:
+    """Every run directory at or below ``path``: one holding metrics.json or .hydra/."""
+    if not path.exists():
+        raise NoRunsError(f"{path} does not exist; give a run or sweep directory, or multirun/.")
+    if not path.is_dir():
+        raise NoRunsError(f"{path} is not a directory; give a run or sweep directory.")
+    marks = [*path.rglob(artifacts.METRICS), *path.rglob(HYDRA_DIR)]
+    runs = sorted({m.parent for m in marks if HYDRA_DIR not in m.parent.relative_to(path).parts})
+    if not runs:
+        raise NoRunsError(
+            f"no runs found under {path}: a run directory holds {artifacts.METRICS} or "
+            f"{HYDRA_DIR}/ (runs live in outputs/ and multirun/)."
+        )
+    return runs
+
+
+def read_config(run_dir: Path) -> dict[str, Any] | None:
+    """The run's composed config (.hydra/config.yaml), resolved where it can be; else None."""
+    try:
+        cfg = OmegaConf.load(run_dir / HYDRA_DIR / "config.yaml")
+    except Exception:  # missing, unreadable or not YAML: the page says "no config"
+        return None
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # an interpolation that only resolves inside the run, e.g. ${hydra:...}
+        plain = OmegaConf.to_container(cfg, resolve=False)
+    return plain if isinstance(plain, dict) else None
+
+
+def max_params(config: dict[str, Any] | None) -> int:
+    """The parameter budget the run was held to (the default when unset or unknown)."""
+    budget = (config or {}).get("budget") or {}
+    value = budget.get("max_params") if isinstance(budget, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else DEFAULT_MAX_PARAMS
+
+
+def _hydra_overrides(run_dir: Path) -> list[str] | None:
+    try:
+        overrides = OmegaConf.to_container(OmegaConf.load(run_dir / HYDRA_DIR / "overrides.yaml"))
+    except Exception:
+        return None
+    return [str(o) for o in overrides] if isinstance(overrides, list) else None
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> float:
+    return float(value) if is_number(value) else np.nan
+
+
+def level_of(metrics: dict[str, Any], budget: int) -> str:
+    """The status level: target achieved needs ≥ 99.4 %, ≤ budget parameters and ≤ 20 epochs."""
+    status = metrics.get("status")
+    if status == "completed":
+        reached = (
+            _number(metrics.get("test_acc")) >= TARGET_ACC
+            and _number(metrics.get("params")) <= budget
+            and _number(metrics.get("epochs")) <= TARGET_EPOCHS
+        )
+        return "target" if reached else "below"
+    if status in ("running", "over_budget", "failed"):
+        return status
+    return "unreadable"
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    """One run's metrics plus what the reports derive: level, detail, budget and overrides."""
+    config = read_config(run_dir)
+    detail = ""
+    try:
+        metrics = json.loads((run_dir / artifacts.METRICS).read_text())
+        if not isinstance(metrics, dict):
+            raise ValueError("it is not a JSON object")
+    except FileNotFoundError:
+        metrics, detail = {"status": "running"}, f"no {artifacts.METRICS} yet"
+    except (OSError, ValueError) as exc:  # truncated or garbled JSON, bad encoding, no access
+        metrics, detail = {}, f"{artifacts.METRICS} is unreadable: {exc}"
+    run = {
+        k: v
+        for k, v in metrics.items()
+        if v is not None and (k not in NUMERIC or is_number(v)) and k not in DERIVED
+    }
+    if not isinstance(run.get("overrides"), list):
+        run["overrides"] = _hydra_overrides(run_dir)
+    if "job_num" not in run and run_dir.name.isdigit() and _in_sweep(run_dir):
+        run["job_num"] = int(run_dir.name)  # Hydra names a job's directory by its number
+    budget = max_params(config)
+    level = level_of(metrics, budget)
+    if metrics.get("error"):
+        detail = str(metrics["error"]).strip().splitlines()[0]
+    elif level == "unreadable" and not detail:
+        detail = f"unknown status {metrics.get('status')!r} in {artifacts.METRICS}"
+    return run | {
+        "run_dir": run_dir,
+        "config": config,
+        "budget": budget,
+        "level": level,
+        "label": LEVELS[level],
+        "detail": detail,
+    }
+
+
+def read_history(run_dir: Path) -> pd.DataFrame | None:
+    """history.csv as a table with an ``epoch`` column, or None when missing or unreadable."""
+    try:
+        history = pd.read_csv(run_dir / artifacts.HISTORY)
+    except Exception:  # missing, empty or garbled: the page says there is no history
+        return None
+    if "epoch" not in history:
+        return None
+    history = history.apply(pd.to_numeric, errors="coerce").dropna(subset=["epoch"])
+    return history if len(history) else None
+
+
+def _in_sweep(run_dir: Path) -> bool:
+    return (run_dir.parent / "multirun.yaml").exists()
+
+
+def _sweep_dir(run: dict[str, Any]) -> Path:
+    run_dir: Path = run["run_dir"]
+    return run_dir.parent if "job_num" in run or _in_sweep(run_dir) else run_dir
+
+
+def _dir_time(sweep: Path) -> str | None:
+    """``<date>/<HH-MM-SS-ffffff>`` as a sortable ISO time, or None for other names."""
+    match = _TIME.fullmatch(sweep.name)
+    if not match or not _DATE.fullmatch(sweep.parent.name):
+        return None
+    h, m, s, frac = match.groups()
+    return f"{sweep.parent.name}T{h}:{m}:{s}" + (f".{frac}" if frac else "")
+
+
+def key_changes(overrides: pd.Series) -> pd.Series:
+    """Each run's overrides minus those every run shares (a lone run keeps all of its own).
+
+    None where a run's overrides are unknown (no readable metrics.json or .hydra/overrides.yaml).
+    """
+    known = [set(o) for o in overrides if isinstance(o, list)]
+    base = set.intersection(*known) if len(known) > 1 else set()
+    return overrides.map(lambda o: [x for x in o if x not in base] if isinstance(o, list) else None)
+
+
+def pareto_front(df: pd.DataFrame) -> pd.Series:
+    """True for finished runs no other finished run matches: as small or smaller, and more
+    accurate (or as accurate and smaller)."""
+    front = pd.Series(False, index=df.index)
+    done = df[df["level"].isin(["target", "below"])].dropna(subset=["params", "test_acc"])
+    best = -np.inf
+    for idx, row in done.sort_values(["params", "test_acc"], ascending=[True, False]).iterrows():
+        if row["test_acc"] > best:
+            front[idx], best = True, row["test_acc"]
+    return front
+
+
+def collect(path: Path) -> pd.DataFrame:
+    """One row per run below ``path``, in launch order, with ``run`` numbered from 1."""
+    runs = [read_run(d) for d in find_runs(path)]
+    df = pd.DataFrame(runs)
+    for col in NUMERIC:
+        df[col] = pd.to_numeric(df[col], errors="coerce") if col in df else np.nan
+    sweeps = [_sweep_dir(r) for r in runs]
+    df["sweep"] = [s.as_posix() for s in sweeps]
+    df["started_at"] = [
+        r["started_at"] if isinstance(r.get("started_at"), str) else "" for r in runs
+    ]
+    known_start = df["started_at"].where(df["started_at"] != "")
+    first_start = known_start.groupby(df["sweep"]).transform("min").fillna("")
+    df["launched"] = [_dir_time(s) or t for s, t in zip(sweeps, first_start, strict=True)]
+    df["path"] = [r["run_dir"].relative_to(path).as_posix() for r in runs]
+    df = df.sort_values(
+        ["launched", "sweep", "job_num", "started_at", "path"], na_position="last", kind="stable"
+    ).reset_index(drop=True)
+    df.insert(0, "run", range(1, len(df) + 1))
+    df["key_changes"] = key_changes(df["overrides"])
+    df["pareto"] = pareto_front(df)
+    return df
+
+
+def seed_groups(df: pd.DataFrame) -> pd.DataFrame:
+    """Finished runs that differ only in ``trainer.seed``, two or more to a group: mean ± std."""
+    done = df[df["level"].isin(["target", "below"]) & df["test_acc"].notna()]
+    if done.empty:
+        return pd.DataFrame()
+    key = done["overrides"].map(
+        lambda o: tuple(sorted(x for x in (o if isinstance(o, list) else []) if not _SEED.match(x)))
+    )
+    rows = []
+    for _, group in done.groupby(key, sort=False):
+        if len(group) < 2:
+            continue
+        changes = [c for c in group["key_changes"].iloc[0] or [] if not _SEED.match(c)]
+        rows.append(
+            {
+                "changes": changes,
+                "n": len(group),
+                "runs": group["run"].tolist(),
+                "seeds": group["seed"].dropna().astype(int).tolist(),
+                "params": group["params"].iloc[0],
+                "mean_acc": group["test_acc"].mean(),
+                "std_acc": group["test_acc"].std(ddof=1),
+                "mean_best": group["best_test_acc"].mean(),
+            }
+        )
+    return pd.DataFrame(rows)

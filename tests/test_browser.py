@@ -1,0 +1,283 @@
+"""The leaderboard and a run report in headless Chromium: no console errors, no network, the
+expected rows, and a header click that re-orders them.
+
+Chromium is driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``: JSON
+messages ending in NUL on file descriptors 3 and 4), so the test needs no driver or extra package.
+Skipped only when no Chromium is installed; ``.ci/run`` installs Debian's ``chromium``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mnist_sweep import report
+from tests.test_leaderboard import sweep
+from tests.test_report import SEED_NET
+
+CHROMIUM = next(
+    filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None
+)
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium binary on PATH (.ci/run installs Debian's chromium)"
+)
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",  # containers often have a tiny /dev/shm
+    "--remote-debugging-pipe",
+]
+TIMEOUT = 30.0
+
+
+class Chromium:
+    """A headless Chromium and one page, spoken to over the DevTools pipe."""
+
+    def __init__(self, binary: str, profile: Path) -> None:
+        to_chrome, self._write = os.pipe()
+        self._read, from_chrome = os.pipe()
+
+        def on_fds_3_and_4() -> None:  # Chromium reads commands on fd 3, answers on fd 4
+            os.dup2(to_chrome, 3)
+            os.dup2(from_chrome, 4)
+
+        self._proc = subprocess.Popen(
+            [binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(3, 4),
+            preexec_fn=on_fds_3_and_4,
+        )
+        os.close(to_chrome)
+        os.close(from_chrome)
+        self._buffer = b""
+        self._next_id = 0
+        self.events: list[dict[str, Any]] = []
+        target = self.send("Target.createTarget", url="about:blank")["targetId"]
+        self._session = self.send("Target.attachToTarget", targetId=target, flatten=True)[
+            "sessionId"
+        ]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            self.send(f"{domain}.enable", session=True)
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            session=True,
+            width=1280,
+            height=900,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+
+    def close(self) -> None:
+        self._proc.kill()
+        self._proc.wait()
+        os.close(self._write)
+        os.close(self._read)
+
+    def _message(self, deadline: float) -> dict[str, Any]:
+        while b"\0" not in self._buffer:
+            ready, _, _ = select.select([self._read], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(self._read, 1 << 16) if ready else b""
+            if not chunk:
+                raise TimeoutError("Chromium did not answer over the DevTools pipe")
+            self._buffer += chunk
+        raw, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(raw)
+
+    def send(self, method: str, *, session: bool = False, **params: Any) -> dict[str, Any]:
+        """Call a DevTools method (on the page when ``session``) and return its result."""
+        self._next_id += 1
+        msg: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
+        if session:
+            msg["sessionId"] = self._session
+        os.write(self._write, json.dumps(msg).encode() + b"\0")
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            reply = self._message(deadline)
+            if reply.get("id") == self._next_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply["result"]
+            self.events.append(reply)
+
+    def open(self, page: Path) -> None:
+        """Load a file and wait for its load event; events start afresh."""
+        self.events.clear()
+        self.send("Page.navigate", session=True, url=page.resolve().as_uri())
+        self.wait_for_load()
+
+    def wait_for_load(self) -> None:
+        """Wait until a page loaded since ``events`` was last cleared."""
+        deadline = time.monotonic() + TIMEOUT
+        while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
+            self.events.append(self._message(deadline))
+
+    def js(self, expression: str) -> Any:
+        result = self.send(
+            "Runtime.evaluate", session=True, expression=expression, returnByValue=True
+        )
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def click(self, selector: str) -> None:
+        """A real mouse click (press and release) at the middle of the element."""
+        box = self.js(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            " e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
+            " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send(
+                "Input.dispatchMouseEvent",
+                session=True,
+                type=kind,
+                x=box[0],
+                y=box[1],
+                button="left",
+                clickCount=1,
+            )
+
+    def errors(self) -> list[str]:
+        """Console errors, uncaught exceptions and failed loads since the page was opened."""
+        found = []
+        for event in self.events:
+            method, params = event.get("method"), event.get("params", {})
+            if method == "Runtime.exceptionThrown":
+                found.append(str(params["exceptionDetails"]))
+            elif method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
+                found.append(str(params["args"]))
+            elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+                found.append(params["entry"]["text"])
+            elif method == "Network.loadingFailed":
+                found.append(f"failed to load: {params}")
+        return found
+
+    def requests(self) -> list[str]:
+        """URLs the page asked for, other than itself and data: URIs."""
+        urls = (
+            e["params"]["request"]["url"]
+            for e in self.events
+            if e.get("method") == "Network.requestWillBeSent"
+        )
+        page = self.js("location.href")
+        return [u for u in urls if not u.startswith("data:") and u != page]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    chromium = Chromium(CHROMIUM, tmp_path_factory.mktemp("chromium-profile"))
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four finished runs of different sizes, one refused, one unreadable; leaderboard built."""
+    jobs = {
+        0: {"test_acc": 0.9931, "overrides": ["aug=rotate"], "history": True, "predictions": True},
+        1: {"test_acc": 0.9946, "overrides": ["aug=hflip"]},
+        2: {
+            "test_acc": 0.9912,
+            "overrides": ["aug=vflip"],
+            "model": SEED_NET | {"widths": [8] * 7},
+        },
+        3: {"test_acc": 0.9958, "overrides": ["aug=affine"]},
+        4: {"status": "over_budget", "error": "refused before training", "overrides": ["aug=none"]},
+    }
+    root = sweep(tmp_path_factory.mktemp("multirun"), "2026-01-02/03-04-05-000001", jobs)
+    (root / "5").mkdir()
+    (root / "5" / "metrics.json").write_text('{"status": "compl')
+    report.write_leaderboard(root)
+    return root
+
+
+ROWS = "[...document.querySelectorAll('#leaderboard tbody tr')]"
+
+
+def column(browser: Chromium, index: int) -> list[str]:
+    return browser.js(f"{ROWS}.map(tr => tr.cells[{index}].textContent.trim())")
+
+
+def test_leaderboard_renders_with_no_console_errors_and_no_network(browser, sweep_dir):
+    browser.open(sweep_dir / report.LEADERBOARD)
+    assert browser.errors() == []
+    assert browser.requests() == []
+    assert browser.js("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    assert browser.js("document.images.length") == 2
+
+
+def test_leaderboard_table_holds_one_row_per_run_in_launch_order(browser, sweep_dir):
+    browser.open(sweep_dir / report.LEADERBOARD)
+    assert column(browser, 0) == ["1", "2", "3", "4", "5", "6"]
+    assert column(browser, 4) == [
+        "aug=rotate",
+        "aug=hflip",
+        "aug=vflip",
+        "aug=affine",
+        "aug=none",
+        "—",  # the unreadable run: its overrides are unknown
+    ]
+    statuses = browser.js(f"{ROWS}.map(tr => tr.dataset.level)")
+    assert statuses == ["below", "target", "below", "target", "over_budget", "unreadable"]
+
+
+def test_clicking_a_column_header_reorders_the_rows(browser, sweep_dir):
+    browser.open(sweep_dir / report.LEADERBOARD)
+    browser.click("#leaderboard th:nth-child(4)")  # final test acc, ascending; no value last
+    assert column(browser, 0) == ["3", "1", "2", "4", "5", "6"]
+    browser.click("#leaderboard th:nth-child(4)")  # descending; still no value last
+    assert column(browser, 0) == ["4", "2", "1", "3", "5", "6"]
+    assert browser.js("document.querySelector('#leaderboard th:nth-child(4)').ariaSort") == (
+        "descending"
+    )
+    browser.click("#leaderboard th:nth-child(1)")
+    assert column(browser, 0) == ["1", "2", "3", "4", "5", "6"]
+    assert browser.errors() == []
+
+
+def test_run_report_renders_with_no_console_errors_and_every_section(browser, sweep_dir):
+    browser.open(sweep_dir / "0" / report.RUN_REPORT)
+    assert browser.errors() == []
+    assert browser.requests() == []
+    assert browser.js("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    assert browser.js("document.querySelectorAll('#confusion tbody tr').length") == 10
+    assert browser.js("document.querySelectorAll('#digits .digit').length") == 64
+    assert browser.js("document.querySelectorAll('#architecture tbody tr').length") > 10
+    epochs = (
+        "[...document.querySelectorAll('#history tbody tr')].map(tr => tr.cells[0].textContent)"
+    )
+    assert browser.js(epochs) == ["1", "2", "3"]
+    browser.js("document.querySelector('details').open = true")
+    browser.click("#history th:nth-child(1)")
+    browser.click("#history th:nth-child(1)")
+    assert browser.js(epochs) == ["3", "2", "1"]
+
+
+def test_links_from_the_leaderboard_open_the_run_reports(browser, sweep_dir):
+    browser.open(sweep_dir / report.LEADERBOARD)
+    links = browser.js(f"{ROWS}.map(tr => tr.cells[1].querySelector('a').href)")
+    assert len(links) == 6
+    browser.events.clear()
+    browser.click("#leaderboard tbody tr:nth-child(2) a")
+    browser.wait_for_load()
+    assert browser.js("location.href") == links[1]
+    assert browser.errors() == []
+    assert browser.js("document.title").startswith("Run ")
+    assert "2026-01-02/03-04-05-000001/1" in browser.js("document.querySelector('h1').textContent")

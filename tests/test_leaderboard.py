@@ -1,0 +1,277 @@
+"""The leaderboard: which runs it finds, their order, status, key changes, groups and charts.
+
+Runs are written by ``fake_run`` (no training); one test runs the report command in a subprocess.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mnist_sweep import models, report
+from mnist_sweep.report.__main__ import main
+from tests.test_report import SEED_NET, SEED_NET_PARAMS, external_references, fake_run, tables
+
+SHARED = ["data.train_subset=512", "trainer.epochs=1"]  # overrides every job of a sweep has
+
+
+def sweep(root: Path, stamp: str, jobs: dict[int, dict]) -> Path:
+    """A multirun sweep directory ``root/<date>/<time>`` with ``fake_run`` jobs by number.
+
+    Jobs have no history or predictions unless asked: their run reports are quicker to build.
+    """
+    sweep_dir = root / stamp
+    sweep_dir.mkdir(parents=True)
+    (sweep_dir / "multirun.yaml").write_text("hydra: {}\n")
+    for num, kwargs in jobs.items():
+        fake_run(
+            sweep_dir / str(num), job_num=num, **{"history": False, "predictions": False} | kwargs
+        )
+    return sweep_dir
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader((path / report.LEADERBOARD_CSV).open()))
+
+
+def test_runs_appear_in_launch_order_with_their_key_changes(tmp_path):
+    augs = ["rotate", "hflip", "vflip", "none", "affine"] * 2 + ["rotate"]  # jobs 0..10
+    jobs = {n: {"overrides": [f"aug={aug}", *SHARED]} for n, aug in enumerate(augs)}
+    shuffled = dict(sorted(jobs.items(), key=lambda kv: str(kv[0])))  # 0, 1, 10, 2, ...
+    sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", shuffled)
+    page = report.write_leaderboard(sweep_dir)
+
+    assert page == sweep_dir / report.LEADERBOARD
+    table = rows(sweep_dir)
+    assert [r["job_num"] for r in table] == [str(n) for n in range(11)]
+    assert [r["run"] for r in table] == [str(n) for n in range(1, 12)]
+    assert [r["key_changes"] for r in table] == [f"aug={aug}" for aug in augs]
+    assert [r["report"] for r in table] == [f"{n}/report.html" for n in range(11)]
+    html_rows = tables(page.read_text())["leaderboard"]
+    assert html_rows[0][:6] == [
+        "#",
+        "report",
+        "parameters",
+        "final test acc",
+        "key changes",
+        "status",
+    ]
+    assert [r[4] for r in html_rows[1:4]] == ["aug=rotate", "aug=hflip", "aug=vflip"]
+    for n in range(11):
+        assert (sweep_dir / str(n) / report.RUN_REPORT).is_file()
+
+
+def test_status_levels_follow_the_target_budget_and_run_state(tmp_path):
+    small = {**SEED_NET, "widths": [8, 8, 8, 8, 8, 8, 8]}
+    wide = {**SEED_NET, "widths": [64] * 7}
+    jobs = {
+        0: {"test_acc": 0.9940, "overrides": ["a=0"]},
+        1: {"test_acc": 0.9939, "overrides": ["a=1"]},
+        2: {"test_acc": 0.9960, "epochs": 25, "overrides": ["a=2"]},
+        3: {"test_acc": 0.9960, "max_params": 10_000, "overrides": ["a=3"]},
+        4: {"test_acc": 0.9945, "model": small, "max_params": 5_000, "overrides": ["a=4"]},
+        5: {
+            "status": "over_budget",
+            "model": wide,
+            "error": "refused: too big",
+            "overrides": ["a=5"],
+        },
+        6: {"status": "failed", "error": "RuntimeError: boom\nline two", "overrides": ["a=6"]},
+        7: {"status": "running", "overrides": ["a=7"]},
+    }
+    sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", jobs)
+    (sweep_dir / "8" / ".hydra").mkdir(parents=True)  # launched, nothing written yet
+    (sweep_dir / "8" / ".hydra" / "overrides.yaml").write_text("- a=8\n")
+    (sweep_dir / "9").mkdir()
+    (sweep_dir / "9" / "metrics.json").write_text('{"status": "compl')
+    report.write_leaderboard(sweep_dir)
+
+    table = rows(sweep_dir)
+    assert [r["status"] for r in table] == [
+        "target achieved",
+        "below target",
+        "below target",
+        "below target",
+        "target achieved",
+        "over budget",
+        "failed",
+        "running / incomplete",
+        "running / incomplete",
+        "unreadable",
+    ]
+    assert table[5]["detail"] == "refused: too big"
+    assert table[6]["detail"] == "RuntimeError: boom"
+    assert table[8]["key_changes"] == "a=8"
+    assert table[9]["detail"].startswith("metrics.json is unreadable")
+
+
+def test_runs_differing_only_in_seed_are_grouped_with_mean_std_and_n(tmp_path):
+    accs = {0: 0.9930, 1: 0.9940, 2: 0.9950}
+    jobs = {
+        s: {"test_acc": a, "seed": s, "overrides": [f"trainer.seed={s}", *SHARED]}
+        for s, a in accs.items()
+    }
+    jobs[3] = {"test_acc": 0.99, "seed": 0, "overrides": ["trainer.seed=0", "aug=none", *SHARED]}
+    sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", jobs)
+    html = report.write_leaderboard(sweep_dir).read_text()
+
+    groups = tables(html)["seeds"]
+    assert len(groups) == 2  # header + the one group of three; the lone aug=none run is no group
+    assert groups[1][:3] == ["base config", "3", "99.40 % ± 0.10 %"]
+    assert groups[1][5:] == ["0, 1, 2", "#1, #2, #3"]
+
+
+def test_header_names_the_run_count_best_run_and_smallest_model_on_target(tmp_path):
+    small = {**SEED_NET, "widths": [8, 8, 8, 8, 8, 8, 8]}
+    jobs = {
+        0: {"test_acc": 0.9950, "overrides": ["m=big"]},
+        1: {"test_acc": 0.9941, "model": small, "overrides": ["m=small"]},
+        2: {"test_acc": 0.9800, "model": {**SEED_NET, "widths": [4] * 7}, "overrides": ["m=tiny"]},
+    }
+    html = report.write_leaderboard(sweep(tmp_path, "2026-01-02/03-04-05-000001", jobs)).read_text()
+    small_params = models.count_params(small)
+
+    best = html.split('id="summary-best"')[1].split("</div>\n  <div")[0]
+    assert "99.50\u00a0%" in best and 'href="0/report.html">run #1' in best
+    smallest = html.split('id="summary-smallest"')[1].split("</div>\n  <div")[0]
+    assert f"{small_params:,}" in smallest and "run #2" in smallest
+    assert '<div class="v">3</div>' in html.split('id="summary-runs"')[1]
+
+
+def test_pareto_front_keeps_runs_no_other_beats_on_size_and_accuracy(tmp_path):
+    def widths(w: int) -> dict:
+        return {**SEED_NET, "widths": [w] * 7}
+
+    jobs = {
+        0: {"test_acc": 0.990, "model": widths(4), "overrides": ["w=4"]},
+        1: {"test_acc": 0.985, "model": widths(6), "overrides": ["w=6"]},  # bigger and worse
+        2: {"test_acc": 0.994, "model": widths(8), "overrides": ["w=8"]},
+        3: {"test_acc": 0.993, "model": widths(10), "overrides": ["w=10"]},  # bigger and worse
+    }
+    sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", jobs)
+    html = report.write_leaderboard(sweep_dir).read_text()
+    assert [r["pareto_front"] for r in rows(sweep_dir)] == ["True", "False", "True", "False"]
+    assert html.count('title="on the Pareto front"') == 2
+    assert html.count("data:image/svg+xml;base64,") == 2  # Pareto and journey charts
+
+
+def test_a_parent_folder_compares_sweeps_across_days_in_launch_order(tmp_path):
+    multirun = tmp_path / "multirun"
+    later = sweep(multirun, "2026-01-03/00-00-00-000001", {0: {"overrides": ["x=later0"]}})
+    sweep(
+        multirun, "2026-01-02/23-59-59-999999", {i: {"overrides": [f"x=early{i}"]} for i in (0, 1)}
+    )
+    sweep(
+        multirun, "2026-01-02/23-59-59-000001", {i: {"overrides": [f"x=first{i}"]} for i in (0, 1)}
+    )
+    single = tmp_path / "multirun" / "loose" / "run"  # not a sweep: ordered by started_at
+    fake_run(single, overrides=["x=loose"], started_at="2026-01-02T12:00:00")
+    report.write_leaderboard(multirun)
+
+    table = rows(multirun)
+    assert [r["key_changes"] for r in table] == [
+        "x=loose",
+        "x=first0",
+        "x=first1",
+        "x=early0",
+        "x=early1",
+        "x=later0",
+    ]
+    assert table[-1]["report"] == "2026-01-03/00-00-00-000001/0/report.html"
+    assert (later / "0" / report.RUN_REPORT).is_file()
+    assert not (later / report.LEADERBOARD).exists()
+
+
+def test_key_changes_of_a_single_run_are_all_its_overrides(tmp_path):
+    run = fake_run(tmp_path / "run", overrides=["aug=vflip", "optim.lr=0.02"])
+    report.write_leaderboard(run)
+    assert [r["key_changes"] for r in rows(run)] == ["aug=vflip; optim.lr=0.02"]
+    assert [r["report"] for r in rows(run)] == ["./report.html"]
+
+
+def test_validation_column_appears_only_when_a_run_has_a_validation_split(tmp_path):
+    without = sweep(tmp_path, "2026-01-02/03-04-05-000001", {0: {}, 1: {}})
+    report.write_leaderboard(without)
+    assert "val acc" not in tables((without / report.LEADERBOARD).read_text())["leaderboard"][0]
+    with_val = sweep(tmp_path, "2026-01-02/03-04-05-000002", {0: {"val_acc": 0.991}, 1: {}})
+    report.write_leaderboard(with_val)
+    header, first, second = tables((with_val / report.LEADERBOARD).read_text())["leaderboard"][:3]
+    column = header.index("val acc")
+    assert (first[column], second[column]) == ("99.10 %", "—")
+
+
+def test_leaderboard_is_one_self_contained_file_with_sortable_columns(tmp_path):
+    sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", {0: {}, 1: {"test_acc": 0.995}})
+    html = report.write_leaderboard(sweep_dir).read_text()
+    assert external_references(html) == []
+    assert '<table class="sortable" id="leaderboard">' in html
+    assert f'data-sort="{float(SEED_NET_PARAMS)!r}"' in html
+
+
+def test_damaged_runs_and_foreign_files_do_not_stop_the_page(tmp_path):
+    history = {"history": True}
+    sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", dict.fromkeys(range(4), history))
+    (sweep_dir / "0" / "metrics.json").write_text('{"status": "completed", "test_a')
+    (sweep_dir / "1" / "history.csv").unlink()
+    (sweep_dir / "2" / "metrics.json").write_text(json.dumps(["not", "a", "dict"]))
+    (sweep_dir / "3" / "stray.bin").write_bytes(b"\x00\xff")
+    (sweep_dir / "notes.md").write_text("# my notes\n")
+    (sweep_dir / "junk").mkdir()
+    (sweep_dir / "junk" / "data.csv").write_text("a,b\n1,2\n")
+    report.write_leaderboard(sweep_dir)
+
+    assert [r["status"] for r in rows(sweep_dir)] == [
+        "unreadable",
+        "below target",
+        "unreadable",
+        "below target",
+    ]
+    assert "history.csv is missing" in (sweep_dir / "1" / report.RUN_REPORT).read_text()
+
+
+def test_report_command_rebuilds_the_leaderboard_and_stale_run_reports(tmp_path, capsys):
+    sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", {0: {"status": "running"}})
+    assert main([str(sweep_dir)]) == 0
+    assert "running / incomplete" in (sweep_dir / "0" / report.RUN_REPORT).read_text()
+    assert str(sweep_dir / report.LEADERBOARD) in capsys.readouterr().out
+
+    metrics = sweep_dir / "0" / "metrics.json"
+    finished = json.loads(metrics.read_text()) | {"status": "completed", "test_acc": 0.9951}
+    metrics.write_text(json.dumps(finished))
+    stamp = (sweep_dir / "0" / report.RUN_REPORT).stat().st_mtime
+    os.utime(metrics, (stamp + 1, stamp + 1))
+    assert main([str(sweep_dir)]) == 0
+    assert "target achieved" in (sweep_dir / "0" / report.RUN_REPORT).read_text()
+    assert [r["status"] for r in rows(sweep_dir)] == ["target achieved"]
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "file"])
+def test_report_command_on_a_path_without_runs_says_so_in_one_line(tmp_path, capsys, kind):
+    path = tmp_path / "nothing"
+    if kind == "empty":
+        path.mkdir()
+        (path / "notes.txt").write_text("no runs here")
+    elif kind == "file":
+        path.write_text("a file")
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}" if kind != "empty" else "error: no runs found under")
+    assert err.count("\n") == 1
+
+
+def test_report_command_in_a_subprocess_fails_plainly_without_a_traceback(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "mnist_sweep.report", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {tmp_path / 'nope'} does not exist;")
+    assert done.stderr.count("\n") == 1

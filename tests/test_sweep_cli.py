@@ -1,0 +1,79 @@
+"""`python -m mnist_sweep -m ...` end to end: the callback leaves a leaderboard in the sweep dir.
+
+One sweep trains (a 512-image slice, one epoch, one thread); the others are refused by the budget
+before training, which makes glob and range sweeps cheap to run for real.
+"""
+
+from __future__ import annotations
+
+import csv
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from mnist_sweep import report
+from mnist_sweep.report.__main__ import main
+from tests.conftest import QUICK
+
+# QUICK on a 512-image slice; batches of 64 keep eight steps an epoch for the one-cycle schedule.
+TINY = [o for o in QUICK if not o.startswith("data.train_subset=")] + [
+    "data.train_subset=512",
+    "trainer.batch_size=64",
+]
+WIDE = "[64,64,64,64,64,64,64]"
+SEED_NET_WIDTHS = "[8,16,16,16,16,16,16]"
+
+
+def sweep_dirs(root: Path) -> list[Path]:
+    return sorted(p.parent for p in root.glob("multirun/*/*/multirun.yaml"))
+
+
+def leaderboard(sweep_dir: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader((sweep_dir / report.LEADERBOARD_CSV).open()))
+
+
+def test_sweep_ends_with_a_leaderboard_and_an_over_budget_job_does_not_stop_it(cli, tmp_path):
+    done = cli("-m", f"model.widths={WIDE},{SEED_NET_WIDTHS}", *TINY)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    (sweep_dir,) = sweep_dirs(tmp_path)
+    assert (sweep_dir / report.LEADERBOARD).is_file()
+    assert f"leaderboard: {sweep_dir.relative_to(tmp_path)}/{report.LEADERBOARD}" in done.stdout
+
+    refused, trained = leaderboard(sweep_dir)
+    assert (refused["job_num"], refused["status"]) == ("0", "over budget")
+    assert refused["key_changes"] == f"model.widths={WIDE}"
+    assert refused["detail"].startswith("refused before training")
+    assert (trained["job_num"], trained["status"]) == ("1", "below target")
+    assert 0 < float(trained["test_acc"]) < 0.994
+    for job in ("0", "1"):
+        assert (sweep_dir / job / report.RUN_REPORT).is_file()
+    assert "training curves" in (sweep_dir / "1" / report.RUN_REPORT).read_text().lower()
+
+
+def test_glob_and_range_sweeps_started_together_keep_their_own_dirs_and_leaderboards(cli, tmp_path):
+    refuse = "budget.max_params=1"  # every job is refused before training: seconds, not minutes
+    sweeps = [
+        ("-m", "aug=glob(*)", refuse, "device=cpu"),
+        ("-m", "trainer.seed=range(0,3)", "aug=rotate,vflip", refuse, "device=cpu"),
+    ]
+    with ThreadPoolExecutor(len(sweeps)) as pool:
+        results = list(pool.map(lambda args: cli(*args), sweeps))
+    for done in results:
+        assert done.returncode == 0, done.stderr
+
+    dirs = sweep_dirs(tmp_path)
+    assert len(dirs) == 2
+    by_size = sorted((leaderboard(d) for d in dirs), key=len)
+    augs, seeds = by_size
+    assert sorted(r["key_changes"] for r in augs) == [
+        f"aug={a}" for a in ("affine", "hflip", "none", "rotate", "vflip")
+    ]
+    assert [r["key_changes"] for r in seeds] == [
+        f"trainer.seed={s}; aug={a}" for s in range(3) for a in ("rotate", "vflip")
+    ]
+    assert {r["status"] for r in augs + seeds} == {"over budget"}
+
+    assert main([str(tmp_path / "multirun")]) == 0
+    everything = leaderboard(tmp_path / "multirun")
+    assert len(everything) == 11
+    assert [r["run"] for r in everything] == [str(n) for n in range(1, 12)]
