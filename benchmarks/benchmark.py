@@ -1,7 +1,7 @@
 """Throughput against the reference pipeline, and time-to-target over seeds.
 
     .venv/bin/python benchmarks/benchmark.py                       # both parts, default recipe
-    .venv/bin/python benchmarks/benchmark.py --experiments default seed tiny --seeds 0 1 2
+    .venv/bin/python benchmarks/benchmark.py --experiments default tiny seed:0 --seeds 0 1 2
     .venv/bin/python benchmarks/benchmark.py --skip-throughput --readme
 
 Writes ``benchmarks/results/<stamp>.json`` and ``.md``; ``--readme`` also replaces the table
@@ -157,9 +157,14 @@ def run_experiment(name: str, seed: int, out: Path) -> dict:
 
 
 def time_to_target(experiments: list[str], seeds: list[int], out: Path) -> list[dict]:
+    """``name`` runs every seed in ``seeds``; ``name:0,1`` runs only the seeds it names."""
     table = []
-    for name in experiments:
-        runs = [run_experiment(name, s, out) for s in seeds]
+    for spec in experiments:
+        name, _, only = spec.partition(":")
+        runs = [
+            run_experiment(name, s, out)
+            for s in ([int(x) for x in only.split(",")] if only else seeds)
+        ]
         walls, accs = [r["wall_seconds"] for r in runs], [r["test_acc"] for r in runs]
         table.append(
             {

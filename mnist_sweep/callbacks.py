@@ -23,6 +23,8 @@ class LeaderboardCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():  # the sweep was refused before any job ran
+            return
         try:
             page = report.write_leaderboard(sweep_dir)
         except Exception as exc:  # a report problem must not turn a finished sweep into a failure

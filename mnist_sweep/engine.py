@@ -30,7 +30,8 @@ from mnist_sweep.errors import ConfigError
 log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-# what a config's ``_target_`` may name: torch's optimizers and this package, nothing else
+# what a config's ``_target_`` may name: torch's optimizers and this package (its models,
+# schedules, Hydra callbacks and sweeper), nothing else
 TARGETS = ["torch.optim.*", "mnist_sweep.*"]
 PRECISIONS = ("fp32", "bf16")
 

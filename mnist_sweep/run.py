@@ -7,6 +7,7 @@ else the final-epoch test accuracy. The test set never feeds a search when a spl
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import time
 from datetime import datetime
@@ -14,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from mnist_sweep import artifacts, data, engine, models
+from mnist_sweep import artifacts, data, engine, models, report
 from mnist_sweep.augment import Augment
 from mnist_sweep.config import validate
 from mnist_sweep.errors import BudgetError, UserError
@@ -62,9 +65,11 @@ def execute(cfg: DictConfig, run_dir: Path, meta: dict[str, Any]) -> float | Non
             "seed": plain["trainer"]["seed"],
             "precision": plain["device"]["precision"],
         }
+        search = plain.get("search") or {}  # an Optuna trial: its study and trial number
+        record |= {k: search[k] for k in ("study", "trial") if k in search}
         check_budget(plain, params)
         artifacts.write_json(metrics_path, record)
-        return _train(cfg, plain, run_dir, record, start)
+        objective = _train(cfg, plain, run_dir, record, start)
     except BaseException as exc:
         status = "over_budget" if isinstance(exc, BudgetError) else "failed"
         message = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
@@ -74,7 +79,39 @@ def execute(cfg: DictConfig, run_dir: Path, meta: dict[str, Any]) -> float | Non
             "wall_seconds": round(time.perf_counter() - start, 3),
         }
         artifacts.write_json(metrics_path, record)
+        if isinstance(exc, Exception):  # not on Ctrl-C
+            _write_report(run_dir)
         raise
+    _write_report(run_dir)
+    return objective
+
+
+def _write_report(run_dir: Path) -> None:
+    """report.html for the run; a report that cannot be built never fails the run."""
+    try:
+        report.write_run_report(run_dir)
+    except Exception as exc:
+        log.warning("%s not written: %s: %s", report.RUN_REPORT, type(exc).__name__, exc)
+
+
+def _job_threads() -> int | None:
+    """Torch threads for a sweep job: an equal share of this process's cores among the jobs that
+    run at once (a joblib or submitit_local batch), so together they do not oversubscribe them.
+    None outside a multirun: torch's default."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    hc = HydraConfig.get()
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux: the cores this process may use
+    cpus = len(affinity(0)) if affinity else os.cpu_count() or 1
+    batch = hc.sweeper.get("n_jobs") or hc.sweeper.get("max_batch_size") or cpus  # optuna, basic
+    if hc.launcher._target_.endswith(".JoblibLauncher"):
+        workers = hc.launcher.n_jobs or 1
+        at_once = min(batch, workers if workers > 0 else max(1, cpus + 1 + workers))  # -1: all
+    elif hc.launcher._target_.endswith("submitit_launcher.LocalLauncher"):
+        at_once = batch
+    else:
+        at_once = 1
+    return max(1, cpus // at_once)
 
 
 def _train(
@@ -82,8 +119,9 @@ def _train(
 ) -> float:
     dev_cfg, trainer, data_cfg = plain["device"], plain["trainer"], plain["data"]
     device = engine.resolve_device(dev_cfg["name"])
-    if dev_cfg["threads"]:
-        torch.set_num_threads(dev_cfg["threads"])
+    threads = dev_cfg["threads"] or _job_threads()
+    if threads:
+        torch.set_num_threads(threads)
     record |= {"device": str(device), "threads": torch.get_num_threads()}
 
     splits = data.load_splits(

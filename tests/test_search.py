@@ -1,0 +1,194 @@
+"""Optuna search: presets, the budget-aware sweeper, resume, parallel jobs, shared studies."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import optuna
+import pytest
+from omegaconf import OmegaConf
+from optuna.samplers import RandomSampler
+from optuna.trial import TrialState
+
+from mnist_sweep.errors import ConfigError
+from mnist_sweep.search import PerTrialSeed, lowest, parse_space
+from tests.conftest import QUICK
+
+# a search small enough for a test: 1,024 training images, 1,000 validation images, one epoch
+SEARCH = ["-m", "hparams_search=widths", *QUICK, "data.val_size=1000"]
+WIDTHS = ("search.w1", "search.w2", "search.w3", "search.w4")
+
+
+def load(tmp_path: Path, name: str = "widths") -> optuna.Study:
+    """The study as another process sees it: opened from its SQLite file with the Optuna API."""
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path}/studies/{name}.db")
+
+
+def proposals(trials: list[optuna.trial.FrozenTrial]) -> list[tuple[int, ...]]:
+    return [tuple(t.params[k] for k in WIDTHS) for t in trials]
+
+
+def sweep_dirs(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "multirun").glob("*/*"))
+
+
+@pytest.mark.parametrize("preset", ["widths", "widths_lr", "pareto"])
+def test_search_presets_map_scalar_search_keys_onto_integer_widths(make_cfg, preset):
+    cfg = make_cfg(f"hparams_search={preset}", "search.w1=6", "search.w4=40")
+    widths = OmegaConf.to_container(cfg.model, resolve=True)["widths"]
+    w2, w3 = cfg.search.w2, cfg.search.w3
+    assert widths == [6, w2, w2, w3, w3, 40]
+    assert all(type(w) is int for w in widths)
+    assert cfg.data.val_size > 0  # the objective is validation accuracy
+
+
+def test_parse_space_names_an_empty_or_inverted_range():
+    with pytest.raises(ConfigError, match=r"search.w1=range\(16,4\)"):
+        parse_space(["search.w1=range(16,4)"])
+    with pytest.raises(ConfigError, match=r"search.w2=interval\(9,3\)"):
+        parse_space(["search.w2=interval(9,3)"])
+
+
+def test_parse_space_lets_a_later_override_replace_a_range():
+    space, fixed, _ = parse_space(["search.w1=range(4,17,2)", "a=1", "search.w1=8", "a=range(1,3)"])
+    assert fixed == {"search.w1": "8"} and lowest(space) == {"a": 1}
+
+
+def session(storage: str, n: int) -> list[int]:
+    """Open (or resume) a study seeded 0 and draw one number for each of ``n`` new trials."""
+    sampler = PerTrialSeed(lambda seed: RandomSampler(seed=seed), 0)
+    study = optuna.create_study(
+        study_name="s", storage=storage, sampler=sampler, load_if_exists=True
+    )
+    values = []
+    for _ in range(n):
+        trial = study.ask()
+        values.append(trial.suggest_int("x", 0, 10**9))
+        study.tell(trial, 0.0)
+    return values
+
+
+def test_per_trial_seed_never_replays_when_a_study_resumes(tmp_path):
+    first, resumed = (
+        session(f"sqlite:///{tmp_path}/a.db", 3),
+        session(f"sqlite:///{tmp_path}/a.db", 3),
+    )
+    assert not set(first) & set(resumed)
+    # and the same search from scratch draws the same values: it stays reproducible
+    assert session(f"sqlite:///{tmp_path}/b.db", 6) == first + resumed
+
+
+def test_search_records_its_trials_and_a_second_run_adds_new_ones(cli, tmp_path, make_cfg):
+    done = cli(*SEARCH, "hydra.sweeper.n_trials=3")
+    assert done.returncode == 0, done.stderr[-3000:]
+    first = load(tmp_path).trials
+    assert [t.state for t in first] == [TrialState.COMPLETE] * 3
+    for t in first:
+        metrics = json.loads((Path(t.user_attrs["run_dir"]) / "metrics.json").read_text())
+        assert metrics["study"] == "widths" and metrics["trial"] == t.number
+        assert t.value == metrics["val_acc"] and t.user_attrs["test_acc"] == metrics["test_acc"]
+        assert t.user_attrs["params"] == metrics["params"]
+
+    results = OmegaConf.load(sweep_dirs(tmp_path)[0] / "optimization_results.yaml")
+    best = max(first, key=lambda t: t.value)
+    assert results.best_trial == best.number and results.best_value == best.value
+    command = shlex.split(results.rerun)
+    assert command[:3] == ["python", "-m", "mnist_sweep"] and "-m" not in command[3:]
+    rerun = make_cfg(*command[3:])
+    w1, w2, w3, w4 = (best.params[k] for k in WIDTHS)
+    assert OmegaConf.to_container(rerun.model, resolve=True)["widths"] == [w1, w2, w2, w3, w3, w4]
+    assert rerun.data.val_size == 0 and rerun.data.train_subset is None
+    assert rerun.trainer.epochs == make_cfg().trainer.epochs  # the default recipe's length
+
+    again = cli(*SEARCH, "hydra.sweeper.n_trials=2")
+    assert again.returncode == 0, again.stderr[-3000:]
+    trials = load(tmp_path).trials
+    assert proposals(trials[:3]) == proposals(first)  # earlier trials are kept as they were
+    assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 5
+    assert not set(proposals(trials[3:])) & set(proposals(first))  # nothing replayed
+
+
+def test_an_over_budget_proposal_is_pruned_and_the_search_goes_on(cli, tmp_path):
+    budget = 8000  # about two in three of the default width ranges are over it
+    done = cli(*SEARCH, f"budget.max_params={budget}", "hydra.sweeper.n_trials=2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = load(tmp_path).trials
+    refused = [t for t in trials if t.state == TrialState.PRUNED]
+    trained = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert refused and len(trained) == 2 and len(trials) == len(refused) + 2
+    assert all(t.user_attrs["params"] > budget and "refused" in t.user_attrs for t in refused)
+    assert all(t.user_attrs["params"] <= budget for t in trained)
+    assert sorted(p.name for p in sweep_dirs(tmp_path)[0].glob("[0-9]*")) == ["0", "1"]
+    assert f"{len(refused)} proposals refused before training" in done.stdout
+
+
+def test_pareto_search_maximises_accuracy_minimises_parameters_and_lists_the_front(cli, tmp_path):
+    done = cli("-m", "hparams_search=pareto", *SEARCH[2:], "hydra.sweeper.n_trials=2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    study = load(tmp_path, "pareto")
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    for t in study.get_trials(states=[TrialState.COMPLETE]):
+        metrics = json.loads((Path(t.user_attrs["run_dir"]) / "metrics.json").read_text())
+        assert t.values == [metrics["val_acc"], metrics["params"]]
+    results = OmegaConf.load(sweep_dirs(tmp_path)[0] / "optimization_results.yaml")
+    assert sorted(s.trial for s in results.solutions) == sorted(t.number for t in study.best_trials)
+    assert all("data.val_size=0" in s.rerun for s in results.solutions)
+
+
+def test_joblib_runs_a_batch_of_two_trials_at_once_sharing_the_cores(cli, tmp_path):
+    args = [a for a in SEARCH if not a.startswith("device.threads")]
+    done = cli(*args, "hydra/launcher=joblib", "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "is launching 2 jobs" in done.stdout
+    runs = sorted(sweep_dirs(tmp_path)[0].glob("[0-9]*/metrics.json"))
+    metrics = [json.loads(p.read_text()) for p in runs]
+    assert [m["status"] for m in metrics] == ["completed", "completed"]
+    assert [m["threads"] for m in metrics] == [max(1, len(os.sched_getaffinity(0)) // 2)] * 2
+    started = [datetime.fromisoformat(m["started_at"]).timestamp() for m in metrics]
+    ended = [p.stat().st_mtime for p in runs]
+    assert started[0] <= ended[1] and started[1] <= ended[0]  # the two runs overlap in time
+
+
+def test_two_processes_sharing_one_study_both_complete(mnist_root, tmp_path):
+    env = {**os.environ, "MNIST_SWEEP_DATA": str(mnist_root)}
+    command = [sys.executable, "-m", "mnist_sweep", *SEARCH, "hydra.sweeper.n_trials=2"]
+    procs = [
+        subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    trials = load(tmp_path).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    assert len(set(proposals(trials))) == 4
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("search.w1=range(16,4)", "is empty or inverted"),
+        ("search.w3=interval(36,12)", "is empty or inverted"),
+        ("budget.max_params=2000", "no model in this search space fits budget.max_params=2,000"),
+        ("hydra.sweeper.storage=postgresql://nobody@127.0.0.1:9/optuna", "could not be opened"),
+        ("data.val_size=0", "never on the test set"),
+    ],
+)
+def test_bad_search_input_is_refused_before_any_training(cli, tmp_path, override, message):
+    done = cli(*SEARCH, override)
+    assert done.returncode == 2
+    assert message in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert not list((tmp_path / "multirun").glob("*/*/[0-9]*"))
