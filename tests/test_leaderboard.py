@@ -275,3 +275,19 @@ def test_report_command_in_a_subprocess_fails_plainly_without_a_traceback(tmp_pa
     assert done.returncode == 2
     assert done.stderr.startswith(f"error: {tmp_path / 'nope'} does not exist;")
     assert done.stderr.count("\n") == 1
+
+
+def test_optuna_trials_of_one_study_merge_across_sweeps_with_trial_numbers(tmp_path):
+    def trial(n: int, w1: int) -> dict:
+        tags = ["hparams_search=widths", "++search.study=widths", f"++search.trial={n}"]
+        return {"overrides": [f"search.w1={w1}", *tags], "trial": n, "val_acc": 0.99}
+
+    sweep(tmp_path, "2026-01-02/03-04-05-000001", {0: trial(0, 8), 1: trial(1, 12)})
+    sweep(tmp_path, "2026-01-03/09-00-00-000001", {0: trial(2, 6), 1: trial(3, 10)})
+    page = report.write_leaderboard(tmp_path)
+
+    table = rows(tmp_path)
+    assert [r["trial"] for r in table] == ["0", "1", "2", "3"]
+    assert [r["key_changes"] for r in table] == [f"search.w1={w}" for w in (8, 12, 6, 10)]
+    header = tables(page.read_text())["leaderboard"][0]
+    assert header[:3] == ["#", "trial", "report"] and "val acc" in header

@@ -38,6 +38,7 @@ NUMERIC = (
     "epochs",
     "seed",
     "job_num",
+    "trial",
     "test_acc",
     "test_loss",
     "best_test_acc",
@@ -51,6 +52,8 @@ NUMERIC = (
 # Keys ``read_run`` adds to a run's metrics; a metrics.json key of the same name is ignored.
 DERIVED = ("run_dir", "config", "budget", "level", "label", "detail")
 _SEED = re.compile(r"^\+{0,2}trainer\.seed=")
+# overrides the Optuna sweeper adds to tag a job with its study and trial: not a change
+_BOOKKEEPING = re.compile(r"^\+{0,2}search\.(study|trial)=")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME = re.compile(r"(\d{2})-(\d{2})-(\d{2})(?:-(\d+))?")
 
@@ -200,7 +203,13 @@ def key_changes(overrides: pd.Series) -> pd.Series:
     """
     known = [set(o) for o in overrides if isinstance(o, list)]
     base = set.intersection(*known) if len(known) > 1 else set()
-    return overrides.map(lambda o: [x for x in o if x not in base] if isinstance(o, list) else None)
+    return overrides.map(
+        lambda o: (
+            [x for x in o if x not in base and not _BOOKKEEPING.match(x)]
+            if isinstance(o, list)
+            else None
+        )
+    )
 
 
 def pareto_front(df: pd.DataFrame) -> pd.Series:

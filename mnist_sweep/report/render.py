@@ -50,10 +50,11 @@ CSV_COLUMNS = {
     "changes": "key_changes",
     "seed": "seed",
     "job_num": "job_num",
+    "trial": "trial",
     "started_at": "started_at",
     "pareto": "pareto_front",
 }
-CSV_INTEGERS = ("params", "best_epoch", "epochs", "seed", "job_num")
+CSV_INTEGERS = ("params", "best_epoch", "epochs", "seed", "job_num", "trial")
 log = logging.getLogger(__name__)
 
 
@@ -258,6 +259,7 @@ def _leaderboard_context(path: Path, table: pd.DataFrame) -> dict[str, Any]:
         "path": str(path.resolve()),
         "rows": table.to_dict("records"),
         "has_val": bool(table["val_acc"].notna().any()),
+        "has_trial": bool(table["trial"].notna().any()),
         "summary": _summary(table),
         "groups": seed_groups(table).to_dict("records"),
         "budget": budget,
