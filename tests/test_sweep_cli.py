@@ -19,8 +19,8 @@ TINY = [o for o in QUICK if not o.startswith("data.train_subset=")] + [
     "data.train_subset=512",
     "trainer.batch_size=64",
 ]
-WIDE = "[64,64,64,64,64,64,64]"
-SEED_NET_WIDTHS = "[8,16,16,16,16,16,16]"
+WIDE = "[64,64,64,64,64,64]"
+LEAN_WIDTHS = "[8,16,16,16,16,16]"
 
 
 def sweep_dirs(root: Path) -> list[Path]:
@@ -32,7 +32,7 @@ def leaderboard(sweep_dir: Path) -> list[dict[str, str]]:
 
 
 def test_sweep_ends_with_a_leaderboard_and_an_over_budget_job_does_not_stop_it(cli, tmp_path):
-    done = cli("-m", f"model.widths={WIDE},{SEED_NET_WIDTHS}", *TINY)
+    done = cli("-m", f"model.widths={WIDE},{LEAN_WIDTHS}", *TINY)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     (sweep_dir,) = sweep_dirs(tmp_path)
