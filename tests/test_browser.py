@@ -14,6 +14,7 @@ import select
 import shutil
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,14 @@ FLAGS = [
     "--remote-debugging-pipe",
 ]
 TIMEOUT = 30.0
+STARTUP_TIMEOUT = 120.0  # a first start on a cold CI machine loads ~300 MB and builds caches
 
 
 class Chromium:
     """A headless Chromium and one page, spoken to over the DevTools pipe."""
 
     def __init__(self, binary: str, profile: Path) -> None:
+        self._log = profile.with_name(profile.name + ".log")
         to_chrome, self._write = os.pipe()
         self._read, from_chrome = os.pipe()
 
@@ -56,33 +59,40 @@ class Chromium:
             os.dup2(to_chrome, 3)
             os.dup2(from_chrome, 4)
 
-        self._proc = subprocess.Popen(
-            [binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            pass_fds=(3, 4),
-            preexec_fn=on_fds_3_and_4,
-        )
+        with self._log.open("wb") as log:
+            self._proc = subprocess.Popen(
+                [binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                pass_fds=(3, 4),
+                preexec_fn=on_fds_3_and_4,
+            )
         os.close(to_chrome)
         os.close(from_chrome)
         self._buffer = b""
         self._next_id = 0
         self.events: list[dict[str, Any]] = []
-        target = self.send("Target.createTarget", url="about:blank")["targetId"]
-        self._session = self.send("Target.attachToTarget", targetId=target, flatten=True)[
-            "sessionId"
-        ]
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            self.send(f"{domain}.enable", session=True)
-        self.send(
-            "Emulation.setDeviceMetricsOverride",
-            session=True,
-            width=1280,
-            height=900,
-            deviceScaleFactor=1,
-            mobile=False,
-        )
+        try:
+            target = self.send("Target.createTarget", timeout=STARTUP_TIMEOUT, url="about:blank")[
+                "targetId"
+            ]
+            self._session = self.send("Target.attachToTarget", targetId=target, flatten=True)[
+                "sessionId"
+            ]
+            for domain in ("Page", "Runtime", "Log", "Network"):
+                self.send(f"{domain}.enable", session=True)
+            self.send(
+                "Emulation.setDeviceMetricsOverride",
+                session=True,
+                width=1280,
+                height=900,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         self._proc.kill()
@@ -95,19 +105,33 @@ class Chromium:
             ready, _, _ = select.select([self._read], [], [], max(0.0, deadline - time.monotonic()))
             chunk = os.read(self._read, 1 << 16) if ready else b""
             if not chunk:
-                raise TimeoutError("Chromium did not answer over the DevTools pipe")
+                raise TimeoutError(self._silence())
             self._buffer += chunk
         raw, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(raw)
 
-    def send(self, method: str, *, session: bool = False, **params: Any) -> dict[str, Any]:
+    def _silence(self) -> str:
+        """Why no answer came: whether Chromium still runs, and the end of what it printed."""
+        code = self._proc.poll()
+        state = "still running" if code is None else f"exited with code {code}"
+        tail = self._log.read_text(errors="replace").splitlines()[-15:]
+        return "Chromium did not answer over the DevTools pipe ({}); its last output:\n{}".format(
+            state, "\n".join(tail) or "(nothing)"
+        )
+
+    def send(
+        self, method: str, *, session: bool = False, timeout: float = TIMEOUT, **params: Any
+    ) -> dict[str, Any]:
         """Call a DevTools method (on the page when ``session``) and return its result."""
         self._next_id += 1
         msg: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
         if session:
             msg["sessionId"] = self._session
-        os.write(self._write, json.dumps(msg).encode() + b"\0")
-        deadline = time.monotonic() + TIMEOUT
+        try:
+            os.write(self._write, json.dumps(msg).encode() + b"\0")
+        except BrokenPipeError:
+            raise TimeoutError(self._silence()) from None
+        deadline = time.monotonic() + timeout
         while True:
             reply = self._message(deadline)
             if reply.get("id") == self._next_id:
@@ -182,7 +206,12 @@ class Chromium:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
-    chromium = Chromium(CHROMIUM, tmp_path_factory.mktemp("chromium-profile"))
+    """One Chromium for the module; a start that hangs is retried once with a fresh profile."""
+    try:
+        chromium = Chromium(CHROMIUM, tmp_path_factory.mktemp("chromium-profile"))
+    except TimeoutError as first:
+        warnings.warn(f"retrying Chromium's start: {first}", stacklevel=1)
+        chromium = Chromium(CHROMIUM, tmp_path_factory.mktemp("chromium-profile"))
     yield chromium
     chromium.close()
 
