@@ -18,8 +18,15 @@ REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
 # Tests share the data folder a user's runs use (prepared once, verified by MD5 on every use).
 DATA_ROOT = Path(os.environ.get("MNIST_SWEEP_DATA", REPO / "data")).resolve()
-# A run small enough for a test: a slice of the training images, one epoch, one thread.
-QUICK = ["data.train_subset=1024", "trainer.epochs=1", "device=cpu", "device.threads=1"]
+# A run small enough for a test: a slice of the training images, one epoch, one thread; batches
+# of 128 keep eight steps, enough for the default one-cycle schedule's warm-up and decay.
+QUICK = [
+    "data.train_subset=1024",
+    "trainer.epochs=1",
+    "trainer.batch_size=128",
+    "device=cpu",
+    "device.threads=1",
+]
 
 
 @pytest.fixture(scope="session")

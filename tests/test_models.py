@@ -35,21 +35,55 @@ def test_count_from_config_equals_built_model_for_every_preset(name):
     assert torch.allclose(out.exp().sum(1), torch.ones(3), atol=1e-5)
 
 
-def test_count_from_config_equals_built_model_across_random_family_members():
+def random_family_members(n: int) -> list[dict]:
     rng = random.Random(0)
-    for _ in range(40):
+    members = []
+    for _ in range(n):
         blocks = [rng.randint(1, 3) for _ in range(rng.randint(1, 3))]
-        cfg = {
-            "widths": [rng.randint(1, 24) for _ in range(sum(blocks))],
-            "blocks": blocks,
-            "kernels": rng.choice([1, 3]),
-            "padding": 1,
-            "pool": [rng.random() < 0.6 for _ in blocks],
-            "dropout": rng.choice([0.0, 0.1]),
-            "head": rng.choice(["flatten", "gap"]),
-            "conv_bias": rng.random() < 0.5,
-        }
+        pool = [rng.random() < 0.6 for _ in blocks]
+        members.append(
+            {
+                "widths": [rng.randint(1, 24) for _ in range(sum(blocks))],
+                "blocks": blocks,
+                "kernels": rng.choice([1, 3]),
+                "padding": 1,
+                "pool": pool,
+                "pool_before_bn": [p and rng.random() < 0.5 for p in pool],
+                "dropout": rng.choice([0.0, 0.1]),
+                "head": rng.choice(["flatten", "gap"]),
+                "conv_bias": rng.random() < 0.5,
+            }
+        )
+    return members
+
+
+def test_count_from_config_equals_built_model_across_random_family_members():
+    for cfg in random_family_members(40):
         assert models.count_params(cfg) == models.trainable_params(models.ConvNet(**cfg)), cfg
+
+
+def test_architecture_table_lists_the_layers_in_the_order_the_model_runs_them():
+    kinds = {"Conv2d": "conv", "BatchNorm2d": "batchnorm", "MaxPool2d": "maxpool"}
+    for cfg in random_family_members(40):
+        table = [r.name for r in models.layers(models.parse(cfg)) if not r.name.startswith("drop")]
+        built = [
+            kinds[type(m).__name__]
+            for m in models.ConvNet(**cfg).features
+            if type(m).__name__ in kinds
+        ]
+        assert [n.split()[0].rstrip("0123456789") for n in table[: len(built)]] == built, cfg
+
+
+def test_pool_before_bn_pools_between_the_conv_and_its_batchnorm_at_no_parameter_cost():
+    early = {**preset("lean"), "pool_before_bn": [True, False, False]}
+    late = {**preset("lean"), "pool_before_bn": False}
+    names = [type(m).__name__ for m in models.ConvNet(**early).features[:4]]
+    assert names == ["Conv2d", "MaxPool2d", "BatchNorm2d", "ReLU"]
+    rows = {r.name: r.out_shape for r in models.layers(models.parse(early))}
+    assert rows["batchnorm1"] == (8, 14, 14)
+    assert models.count_params(early) == models.count_params(late)
+    assert models.macs(early) == models.macs(late)
+    assert models.ConvNet(**early)(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 
 def test_architecture_table_shapes_follow_the_layers():
@@ -74,6 +108,8 @@ def test_multiply_adds_count_convs_at_their_resolution():
         ({"padding": [0, 0, 0], "blocks": [2, 2, 3]}, "below 1x1"),
         ({"kernels": 4}, "must each be one of"),
         ({"dropout": 1.5}, "[0, 1)"),
+        ({"pool_before_bn": [True, False, True]}, "only where the block pools"),
+        ({"pool_before_bn": "yes"}, "true or false per block"),
         ({"head": "mlp"}, "model.head='mlp'"),
         ({"depth": 3}, "unknown key"),
     ],
