@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/benchmark.py                       # both parts, default recipe
     .venv/bin/python benchmarks/benchmark.py --experiments default tiny seed:0 --seeds 0 1 2
     .venv/bin/python benchmarks/benchmark.py --skip-throughput --readme
+    .venv/bin/python benchmarks/benchmark.py --experiments default tiny \
+        --carry benchmarks/results/<stamp>/benchmark.json best seed   # unchanged rows carried over
 
 Writes ``benchmarks/results/<stamp>.json`` and ``.md``; ``--readme`` also replaces the table
 between the benchmark markers in README.md. Not part of the test suite: it trains full models.
@@ -217,14 +219,31 @@ def markdown(result: dict) -> str:
             "train s | median wall s | worst wall s | all ≥ 99.4 % |",
             "|---|---:|---:|---|---|---:|---:|---:|:-:|",
         ]
+        carried = sorted({t["stamp"] for t in result["time_to_target"] if "stamp" in t})
         for t in result["time_to_target"]:
             accs = ", ".join(f"{100 * r['test_acc']:.2f}" for r in t["runs"])
+            mark = " †" if "stamp" in t else ""
             lines.append(
-                f"| `{t['experiment']}` | {t['params']:,} | {t['epochs']} | "
+                f"| `{t['experiment']}`{mark} | {t['params']:,} | {t['epochs']} | "
                 f"{t['precision']} | {accs} | {t['train_median']:.1f} | {t['wall_median']:.1f} | "
                 f"{t['wall_worst']:.1f} | {'yes' if t['all_reach_99_4'] else 'no'} |"
             )
+        if carried:
+            lines += ["", f"† carried over unchanged from the run of {', '.join(carried)}."]
     return "\n".join(lines) + "\n"
+
+
+def carry(path: Path, names: list[str]) -> list[dict]:
+    """Rows of an earlier benchmark.json, for experiments whose config has not changed since."""
+    earlier = json.loads(path.read_text())
+    rows = {t["experiment"]: t for t in earlier["time_to_target"]}
+    missing = [n for n in names if n not in rows]
+    if missing:
+        sys.exit(f"{path} has no time-to-target rows for {missing}; it has {sorted(rows)}.")
+    carried = [{"stamp": earlier["stamp"]} | rows[n] for n in names]
+    for t in carried:  # rows written before the training-seconds column had only per-run figures
+        t.setdefault("train_median", statistics.median(r["train_seconds"] for r in t["runs"]))
+    return carried
 
 
 def update_readme(md: str) -> None:
@@ -247,6 +266,12 @@ def main() -> None:
     p.add_argument("--images", type=int, default=60_000, help="images per throughput pass")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--readme", action="store_true", help="write the table into README.md")
+    p.add_argument(
+        "--carry",
+        nargs="+",
+        metavar=("JSON", "EXPERIMENT"),
+        help="an earlier benchmark.json, then the experiments whose rows to take from it",
+    )
     args = p.parse_args()
 
     root = Path(os.environ.get("MNIST_SWEEP_DATA", REPO / "data")).resolve()
@@ -257,6 +282,8 @@ def main() -> None:
     if not args.skip_throughput:
         result["throughput"] = throughput(root, args.images)
     result["time_to_target"] = time_to_target(args.experiments, args.seeds, out / "runs")
+    if args.carry:
+        result["time_to_target"] += carry(Path(args.carry[0]), args.carry[1:])
     md = markdown(result)
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
