@@ -27,7 +27,7 @@ import torch
 import yaml
 from torch.nn import functional as F
 
-from mnist_sweep import models
+from mnist_sweep import engine, models
 from mnist_sweep.augment import Augment
 from mnist_sweep.data import ensure_mnist, load_splits
 
@@ -38,17 +38,8 @@ START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 
 
 def machine() -> dict:
-    cpu = platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [
-            ln.split(":", 1)[1].strip()
-            for ln in cpuinfo.read_text().splitlines()
-            if ln.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
     return {
-        "cpu": cpu,
+        "cpu": engine.cpu_name(),
         "cores": os.cpu_count(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import math
+import platform
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from hydra.errors import InstantiationException
@@ -56,6 +58,15 @@ def resolve_device(name: str) -> torch.device:
             f"that torch can use; available here: {usable} (or device=auto)."
         )
     return torch.device(name)
+
+
+def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name (Linux), else what ``platform`` knows (often just ``x86_64``)."""
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def build(group: str, node: Mapping, *args: object, **kwargs: object) -> object:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import time
 from datetime import datetime
 from pathlib import Path
@@ -177,8 +176,10 @@ def _train(
         "train_seconds": round(history.train_seconds, 3),
         "images_per_sec": round(history.images_seen / history.train_seconds, 1),
         "torch": torch.__version__,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": engine.cpu_name(),
     }
+    if device.type == "cuda":
+        record["gpu"] = torch.cuda.get_device_name(device)
     artifacts.write_history(run_dir / artifacts.HISTORY, rows)
     artifacts.save_model(run_dir / artifacts.CHECKPOINT, model, plain["model"])
     raw_test = ((splits.test_x * data_cfg["std"] + data_cfg["mean"]) * 255).round()
