@@ -1,8 +1,13 @@
-"""``python -m mnist_sweep [overrides]``: Hydra composes conf/ and trains one model per job."""
+"""``python -m mnist_sweep [overrides]``: Hydra composes conf/ and trains one model per job.
+
+The Hydra edge: this module reads Hydra's runtime state (run folder, overrides, group choices,
+launcher) and hands ``run.execute`` plain values.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -11,12 +16,32 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_sweep.artifacts import read_metrics
 from mnist_sweep.engine import TARGETS
 from mnist_sweep.errors import UserError
 from mnist_sweep.run import execute
 
 log = logging.getLogger("mnist_sweep")
+# launchers that run a batch of jobs at once on this machine, by their config's _target_
+LOCAL_PARALLEL = {
+    "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
+}
+
+
+def job_threads(hc: DictConfig) -> int | None:
+    """Torch threads for a sweep job: an equal share of this process's cores among the jobs that
+    run at once (a joblib or submitit_local batch), so together they do not oversubscribe them.
+    None outside a multirun: torch's default."""
+    if hc.mode != RunMode.MULTIRUN:
+        return None
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux: the cores this process may use
+    cpus = len(affinity(0)) if affinity else os.cpu_count() or 1
+    batch = hc.sweeper.get("n_jobs") or hc.sweeper.get("max_batch_size") or cpus  # optuna, basic
+    at_once = 1
+    if hc.launcher._target_ in LOCAL_PARALLEL:
+        workers = hc.launcher.get("n_jobs") or batch  # joblib's n_jobs; submitit runs the batch
+        at_once = min(batch, workers if workers > 0 else max(1, cpus + 1 + workers))  # -1: all
+    return max(1, cpus // at_once)
 
 
 @hydra.main(config_path="../conf", config_name="config", execution_whitelist=TARGETS)
@@ -33,10 +58,10 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     }
     run_dir = Path(hc.runtime.output_dir)
     try:
-        objective = execute(cfg, run_dir, meta)
+        record = execute(cfg, run_dir, meta, threads=job_threads(hc))
     except UserError as exc:
         log.error("%s", exc)
-        if multirun:  # one refused or failed job must not stop the sweep
+        if multirun:  # one refused, failed or diverged job must not stop the sweep
             return None
         sys.exit(2)
     except Exception:
@@ -45,7 +70,7 @@ def main(cfg: DictConfig) -> float | list[float] | None:
         log.exception("run failed; recorded in %s, the sweep goes on", run_dir / "metrics.json")
         return None
     objectives = OmegaConf.select(cfg, "search.objectives")  # a multi-objective search
-    return [read_metrics(run_dir)[name] for name in objectives] if objectives else objective
+    return record.objectives(list(objectives)) if objectives else record.objective()
 
 
 if __name__ == "__main__":

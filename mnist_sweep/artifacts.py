@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -43,12 +44,22 @@ def write_atomic(path: Path, payload: bytes | str) -> None:
         raise
 
 
+def finite(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float replaced by None, at any depth: JSON has no
+    token for them, and strict readers (``jq``, a browser's ``JSON.parse``) reject Python's."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite(v) for v in obj]
+    return obj
+
+
 def write_json(path: Path, obj: Mapping[str, Any]) -> None:
-    write_atomic(path, json.dumps(obj, indent=2, default=str) + "\n")
-
-
-def read_metrics(run_dir: Path) -> dict[str, Any]:
-    return json.loads((run_dir / METRICS).read_text())
+    """Strictly valid JSON (non-finite numbers become null), written atomically."""
+    text = json.dumps(finite(obj), indent=2, default=str, allow_nan=False)
+    write_atomic(path, text + "\n")
 
 
 def claim(run_dir: Path) -> None:

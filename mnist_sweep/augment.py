@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import torch
 from torch.nn import functional as F
 
+from mnist_sweep.checks import is_number, number, refuse
 from mnist_sweep.errors import ConfigError
 
 TRANSFORMS = {
@@ -29,10 +30,6 @@ def _uniform(
     return torch.rand(n, generator=g, device=device) * (hi - lo) + lo
 
 
-def _range_error(key: str, value: object, allowed: str) -> ConfigError:
-    return ConfigError(f"aug.{key}={value!r} is not allowed; it must be {allowed}.")
-
-
 def _check(name: str, params: dict) -> None:
     """Each transform takes exactly its settings, each a number or a [lo, hi] pair in range."""
     expected = TRANSFORMS.get(name)
@@ -46,20 +43,15 @@ def _check(name: str, params: dict) -> None:
     for key, value in params.items():
         if key in ("translate", "scale"):
             pair = list(value) if isinstance(value, list | tuple) else None
-            ok = pair is not None and len(pair) == 2 and all(_is_number(v) for v in pair)
+            ok = pair is not None and len(pair) == 2 and all(is_number(v) for v in pair)
             if key == "translate" and not (ok and all(0 <= v <= 1 for v in pair)):
-                raise _range_error(f"{name}.{key}", value, "a pair [tx, ty] of fractions in [0, 1]")
+                raise refuse(f"aug.{name}.{key}", value, "a pair [tx, ty] of fractions in [0, 1]")
             if key == "scale" and not (ok and 0 < pair[0] <= pair[1]):
-                raise _range_error(f"{name}.{key}", value, "a pair [lo, hi] with 0 < lo <= hi")
+                raise refuse(f"aug.{name}.{key}", value, "a pair [lo, hi] with 0 < lo <= hi")
         elif key == "p":
-            if not (_is_number(value) and 0 <= value <= 1):
-                raise _range_error(f"{name}.{key}", value, "a probability in [0, 1]")
-        elif not (_is_number(value) and 0 <= value <= 180):
-            raise _range_error(f"{name}.{key}", value, "a number of degrees in [0, 180]")
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+            number(f"aug.{name}.{key}", value, 0, 1)
+        else:
+            number(f"aug.{name}.{key}", value, 0, 180)
 
 
 class Augment:

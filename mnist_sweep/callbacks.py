@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,46 @@ from omegaconf import DictConfig
 from mnist_sweep import report
 
 log = logging.getLogger(__name__)
+
+
+def writable_dir_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be created and written (None if it can); leaves no trace behind."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    finally:
+        for folder in missing:  # deepest first; only the folders this check created
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+    return None
+
+
+class OutputDirCallback(Callback):
+    """Refuse, with one line and exit status 2, an output folder that cannot be created or
+    written (``hydra.run.dir``, ``hydra.sweep.dir``), before Hydra tries to create it."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(Path(config.hydra.run.dir), "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(Path(config.hydra.sweep.dir), "hydra.sweep.dir")
+
+    @staticmethod
+    def _check(path: Path, key: str) -> None:
+        problem = writable_dir_problem(path)
+        if problem:
+            print(
+                f"error: {key}={path} cannot be used as the output folder ({problem}); "
+                "point it at a folder you can create and write, or leave it at its default.",
+                file=sys.stderr,
+            )
+            sys.exit(2)
 
 
 class LeaderboardCallback(Callback):

@@ -1,115 +1,122 @@
-"""Checks on a composed config that Hydra's own composition cannot make.
+"""Every check on a composed config that Hydra's own composition cannot make, in one place.
 
-Hydra already refuses unknown group options and misspelt keys; this module refuses values that
-are the wrong type or out of range, naming the key, the bad value and what is allowed.
+Hydra already refuses unknown group options and misspelt keys; ``validate`` refuses values of the
+wrong type or out of range, naming the key, the bad value and what is allowed (one helper per kind
+of check, in ``checks``). The allowed words live beside the code that uses them (``DEVICES`` and
+``PRECISIONS`` in engine, ``SOURCES`` in data, heads and kernels in models, transforms in
+augment) and are imported from there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from numbers import Real
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from mnist_sweep import checks
 from mnist_sweep.augment import Augment
-from mnist_sweep.data import SOURCES
+from mnist_sweep.data import SOURCES, TRAIN_IMAGES
 from mnist_sweep.engine import DEVICES, PRECISIONS
 from mnist_sweep.errors import ConfigError
 from mnist_sweep.models import parse
 
-TRAIN_IMAGES = 60_000
-SCHED_WORDS = {"anneal_strategy": ("linear", "cos")}
+Rule = Callable[[str, Any], None]
 
 
-def _number(
-    key: str,
-    value: Any,
-    lo: float | None = None,
-    hi: float | None = None,
-    *,
-    integer: bool = False,
-    lo_open: bool = False,
-    hi_open: bool = False,
-    nullable: bool = False,
-) -> None:
-    if value is None and nullable:
-        return
-    kind = "an integer" if integer else "a number"
-    ok = isinstance(value, int if integer else Real) and not isinstance(value, bool)
-    if ok and lo is not None:
-        ok = value > lo if lo_open else value >= lo
-    if ok and hi is not None:
-        ok = value < hi if hi_open else value <= hi
-    if not ok:
-        bounds = []
-        if lo is not None:
-            bounds.append(f"{'>' if lo_open else '>='} {lo:g}")
-        if hi is not None:
-            bounds.append(f"{'<' if hi_open else '<='} {hi:g}")
-        allowed = f"{kind}{' ' + ' and '.join(bounds) if bounds else ''}"
-        if nullable:
-            allowed += " (or null)"
-        raise ConfigError(f"{key}={value!r} is not allowed; it must be {allowed}.")
+def _positive(key: str, value: Any) -> None:
+    checks.number(key, value, 0, lo_open=True)
 
 
-def _numbers_in(group: str, cfg: Mapping, words: Mapping[str, tuple[str, ...]]) -> None:
-    """Every setting of an optimizer or schedule is a number, except the few named words."""
-    for key, value in cfg.items():
-        if key.startswith("_"):
+def _non_negative(key: str, value: Any) -> None:
+    checks.number(key, value, 0)
+
+
+def _fraction_open(key: str, value: Any) -> None:
+    checks.number(key, value, 0, 1, lo_open=True, hi_open=True)
+
+
+# Settings of the optimizers (torch.optim) and schedules (engine's factories) by name; any other
+# setting must be a number (or true/false).
+OPTIM_RULES: dict[str, Rule] = {
+    "lr": _positive,
+    "momentum": lambda k, v: checks.number(k, v, 0, 1),
+    "dampening": lambda k, v: checks.number(k, v, 0, 1),
+    "weight_decay": _non_negative,
+    "eps": _positive,
+    "nesterov": checks.flag,
+    "betas": lambda k, v: checks.pair(k, v, 0, 0.999999),
+}
+SCHED_RULES: dict[str, Rule] = {
+    "max_lr": _positive,
+    "pct_start": _fraction_open,
+    "div_factor": _positive,
+    "final_div_factor": _positive,
+    "anneal_strategy": lambda k, v: checks.choice(k, v, ("linear", "cos")),
+    "warmup_epochs": _non_negative,
+    "min_lr": _non_negative,
+    "factor": _fraction_open,
+    "patience": lambda k, v: checks.number(k, v, 0, integer=True),
+    "step_epochs": lambda k, v: checks.number(k, v, 1, integer=True),
+    "gamma": lambda k, v: checks.number(k, v, 0, 1, lo_open=True),
+}
+
+
+def _settings(group: str, node: Mapping, rules: Mapping[str, Rule]) -> None:
+    for key, value in node.items():
+        if key.startswith("_"):  # Hydra's _target_ and friends
             continue
-        if key in words:
-            if value not in words[key]:
-                raise ConfigError(
-                    f"{group}.{key}={value!r} is not allowed; "
-                    f"choose one of {', '.join(words[key])}."
-                )
+        rule = rules.get(key)
+        if rule:
+            rule(f"{group}.{key}", value)
         elif not isinstance(value, bool):
-            _number(f"{group}.{key}", value)
+            checks.number(f"{group}.{key}", value)
 
 
-def validate(cfg: DictConfig) -> dict[str, Any]:
-    """Raise ConfigError on the first bad value; return the resolved config as plain data."""
+def to_plain(cfg: Mapping) -> dict[str, Any]:
+    """A composed config as plain, resolved data; an unresolvable interpolation is a ConfigError."""
+    if not isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(OmegaConf.create(dict(cfg)), resolve=True)
     try:
-        plain = OmegaConf.to_container(cfg, resolve=True)
-    except Exception as exc:  # an interpolation that cannot resolve, e.g. a missing env var
+        return OmegaConf.to_container(cfg, resolve=True)
+    except Exception as exc:  # e.g. a missing environment variable
         raise ConfigError(f"the config cannot be resolved: {exc}") from exc
 
+
+def validate(cfg: Mapping) -> dict[str, Any]:
+    """Raise ConfigError on the first bad value; return the resolved config as plain data."""
+    plain = to_plain(cfg)
+
     t = plain["trainer"]
-    _number("trainer.epochs", t["epochs"], 1, integer=True)
-    _number("trainer.batch_size", t["batch_size"], 1, integer=True)
-    _number("trainer.seed", t["seed"], 0, integer=True)
-    _number("trainer.label_smoothing", t["label_smoothing"], 0, 1, hi_open=True)
-    _number("trainer.grad_clip", t["grad_clip"], 0, lo_open=True, nullable=True)
+    checks.number("trainer.epochs", t["epochs"], 1, integer=True)
+    checks.number("trainer.batch_size", t["batch_size"], 1, integer=True)
+    checks.number("trainer.seed", t["seed"], 0, integer=True)
+    checks.number("trainer.label_smoothing", t["label_smoothing"], 0, 1, hi_open=True)
+    checks.number("trainer.grad_clip", t["grad_clip"], 0, lo_open=True, nullable=True)
 
     o = plain["optim"]
-    _number("optim.lr", o.get("lr"), 0, lo_open=True)
-    _numbers_in("optim", o, {})
-    _numbers_in("sched", plain["sched"], SCHED_WORDS)
+    _positive("optim.lr", o.get("lr"))
+    _settings("optim", o, OPTIM_RULES)
+    _settings("sched", plain["sched"], SCHED_RULES)
 
     d = plain["device"]
-    if d["name"] not in DEVICES:
-        raise ConfigError(f"device.name={d['name']!r} is not allowed; choose one of {DEVICES}.")
-    if d["precision"] not in PRECISIONS:
-        raise ConfigError(
-            f"device.precision={d['precision']!r} is not allowed; choose one of {PRECISIONS}."
-        )
-    _number("device.threads", d["threads"], 1, integer=True, nullable=True)
-    if not isinstance(d["channels_last"], bool):
-        raise ConfigError(f"device.channels_last={d['channels_last']!r} must be true or false.")
+    checks.choice("device.name", d["name"], DEVICES)
+    checks.choice("device.precision", d["precision"], PRECISIONS)
+    checks.number("device.threads", d["threads"], 1, integer=True, nullable=True)
+    checks.flag("device.channels_last", d["channels_last"])
 
     data = plain["data"]
-    _number("data.val_size", data["val_size"], 0, TRAIN_IMAGES, integer=True, hi_open=True)
-    _number("data.train_subset", data["train_subset"], 1, integer=True, nullable=True)
-    _number("data.std", data["std"], 0, lo_open=True)
-    _number("data.mean", data["mean"])
+    checks.number("data.val_size", data["val_size"], 0, TRAIN_IMAGES, integer=True, hi_open=True)
+    checks.number("data.train_subset", data["train_subset"], 1, integer=True, nullable=True)
+    _positive("data.std", data["std"])
+    checks.number("data.mean", data["mean"])
     for source in data["sources"]:
-        if source not in SOURCES:
-            raise ConfigError(f"data.sources has {source!r}; allowed sources are {SOURCES}.")
+        checks.choice("data.sources[]", source, SOURCES)
 
     b = plain["budget"]
-    _number("budget.max_params", b["max_params"], 1, integer=True, nullable=True)
-    _number("budget.max_epochs", b["max_epochs"], 1, integer=True, nullable=True)
+    checks.number("budget.max_params", b["max_params"], 1, integer=True, nullable=True)
+    checks.number("budget.max_epochs", b["max_epochs"], 1, integer=True, nullable=True)
+    checks.number("budget.target_acc", b["target_acc"], 0, 1, lo_open=True)
 
     parse(plain["model"])
     Augment(plain.get("aug"), background=0.0)

@@ -31,7 +31,7 @@ from mnist_sweep.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
+DEVICES = ("auto", "cuda", "mps", "cpu")  # auto: the first of the others that is present
 # what a config's ``_target_`` may name: torch's optimizers and this package (its models,
 # schedules, Hydra callbacks and sweeper), nothing else
 TARGETS = ["torch.optim.*", "mnist_sweep.*"]
@@ -46,11 +46,7 @@ def resolve_device(name: str) -> torch.device:
         "cpu": True,
     }
     if name == "auto":
-        return torch.device(next(d for d in ("cuda", "mps", "cpu") if available[d]))
-    if name not in available:
-        raise ConfigError(
-            f"device.name={name!r} is not allowed; choose one of {', '.join(DEVICES)}."
-        )
+        return torch.device(next(d for d in DEVICES[1:] if available[d]))
     if not available[name]:
         usable = ", ".join(d for d, ok in available.items() if ok)
         raise ConfigError(
@@ -163,6 +159,7 @@ class History:
     val: EvalResult | None = None
     train_seconds: float = 0.0
     images_seen: int = 0
+    diverged: bool = False  # the training loss became NaN or infinite; stopped at the last row
 
 
 @torch.inference_mode()
@@ -206,6 +203,9 @@ def fit(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> History:
     """Train for ``epochs`` full passes; evaluate test (and validation) after every epoch.
+
+    A training loss that becomes NaN or infinite stops training after that epoch, with
+    ``history.diverged`` set (checked once per epoch, where the loss is read anyway).
 
     ``channels_last`` stores activations NHWC, which makes CPU max-pooling and small convs
     several times faster than the default NCHW layout.
@@ -264,6 +264,10 @@ def fit(
             "lr": lr,
             "seconds": seconds,
         }
+        if not math.isfinite(row["train_loss"]):  # a diverged model has nothing left to learn
+            history.rows.append(row)
+            history.diverged = True
+            break
         history.test = evaluate(model, data.test_x, data.test_y, precision)
         row |= {"test_loss": history.test.loss, "test_acc": history.test.acc}
         if data.val_x is not None:

@@ -15,3 +15,7 @@ class BudgetError(UserError):
 
 class DataError(UserError, RuntimeError):
     """MNIST could not be made available; the message says what was tried."""
+
+
+class DivergedError(UserError):
+    """Training stopped because its loss became NaN or infinite; the run's files say so."""

@@ -12,7 +12,6 @@ config value, so a sweep can vary it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mnist_sweep.checks import choice, is_int, is_number
 from mnist_sweep.errors import ConfigError
 
 HEADS = ("flatten", "gap")
@@ -29,12 +29,15 @@ KERNELS = (1, 3, 5)
 
 @dataclass(frozen=True)
 class Layer:
-    """One row of the architecture table: a layer, its output shape (C, H, W) and parameters."""
+    """One row of the architecture table: a layer, its output shape (C, H, W), parameters and
+    multiply-adds, and ``op``, what ``ConvNet`` builds for it (the table is the only walk of the
+    block grammar, so the table and the module cannot disagree)."""
 
     name: str
     out_shape: tuple[int, int, int]
     params: int
     macs: int = 0
+    op: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,6 @@ def _expand(value: object, n: int, key: str, unit: str) -> tuple:
     return (value,) * n
 
 
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def parse(model_cfg: Mapping) -> Arch:
     """Check a model config (keys starting with ``_`` are Hydra's) and expand it to an Arch."""
     cfg = {k: v for k, v in dict(model_cfg).items() if not k.startswith("_")}
@@ -81,10 +80,10 @@ def parse(model_cfg: Mapping) -> Arch:
             f"model has unknown key(s) {unknown}; allowed keys are {sorted(allowed)}."
         )
     widths = list(cfg.get("widths") or [])
-    if not widths or not all(_is_int(w) and w > 0 for w in widths):
+    if not widths or not all(is_int(w) and w > 0 for w in widths):
         raise ConfigError(f"model.widths={widths} must be a non-empty list of positive integers.")
     blocks = list(cfg.get("blocks") or [len(widths)])
-    if not all(_is_int(b) and b > 0 for b in blocks) or sum(blocks) != len(widths):
+    if not all(is_int(b) and b > 0 for b in blocks) or sum(blocks) != len(widths):
         raise ConfigError(
             f"model.blocks={blocks} must be positive integers adding up to the number of "
             f"model.widths ({len(widths)})."
@@ -94,7 +93,7 @@ def parse(model_cfg: Mapping) -> Arch:
     if not all(k in KERNELS for k in kernels):
         raise ConfigError(f"model.kernels={list(kernels)} must each be one of {KERNELS}.")
     padding = _expand(cfg.get("padding", 1), n_blocks, "padding", "block")
-    if not all(_is_int(p) and p >= 0 for p in padding):
+    if not all(is_int(p) and p >= 0 for p in padding):
         raise ConfigError(f"model.padding={list(padding)} must be integers >= 0.")
     pool = tuple(bool(p) for p in _expand(cfg.get("pool", True), n_blocks, "pool", "block"))
     early = _expand(cfg.get("pool_before_bn", False), n_blocks, "pool_before_bn", "block")
@@ -106,11 +105,10 @@ def parse(model_cfg: Mapping) -> Arch:
             f"true only where the block pools (model.pool={list(pool)})."
         )
     dropout = _expand(cfg.get("dropout", 0.0), n_blocks, "dropout", "block")
-    if not all(isinstance(p, int | float) and 0 <= p < 1 for p in dropout):
+    if not all(is_number(p) and 0 <= p < 1 for p in dropout):
         raise ConfigError(f"model.dropout={list(dropout)} must hold numbers in [0, 1).")
     head = cfg.get("head", "flatten")
-    if head not in HEADS:
-        raise ConfigError(f"model.head={head!r} is not allowed; choose one of {', '.join(HEADS)}.")
+    choice("model.head", head, HEADS)
     return Arch(
         widths=tuple(widths),
         kernels=kernels,
@@ -126,7 +124,8 @@ def parse(model_cfg: Mapping) -> Arch:
 
 
 def layers(arch: Arch) -> list[Layer]:
-    """The architecture table: every layer with its output shape and trainable parameters."""
+    """The architecture table: every layer in the order the model runs it, with its output
+    shape, trainable parameters, multiply-adds and what to build for it."""
     rows: list[Layer] = []
     c, size, i = arch.in_channels, arch.image_size, 0
 
@@ -137,12 +136,12 @@ def layers(arch: Arch) -> list[Layer]:
                 f"model block {b + 1} max-pools a {size}x{size} map; set its pool to false."
             )
         size //= 2
-        rows.append(Layer("maxpool 2x2", (c, size, size), 0))
+        rows.append(Layer("maxpool 2x2", (c, size, size), 0, op=("maxpool",)))
 
     for b, n_convs in enumerate(arch.blocks):
         for j in range(n_convs):
-            k, w = arch.kernels[i], arch.widths[i]
-            size += 2 * arch.padding[b] - k + 1
+            k, w, pad = arch.kernels[i], arch.widths[i], arch.padding[b]
+            size += 2 * pad - k + 1
             if size < 1:
                 raise ConfigError(
                     f"model conv {i + 1} (block {b + 1}) shrinks the feature map below 1x1; "
@@ -155,19 +154,21 @@ def layers(arch: Arch) -> list[Layer]:
                     (w, size, size),
                     weights + (w if arch.conv_bias else 0),
                     weights * size * size,
+                    op=("conv", c, w, k, pad, arch.conv_bias),
                 )
             )
             c, i = w, i + 1
             if arch.pool_before_bn[b] and j == n_convs - 1:
                 pool(b)
-            rows.append(Layer(f"batchnorm{i}", (w, size, size), 2 * w))
+            rows.append(Layer(f"batchnorm{i}", (w, size, size), 2 * w, op=("batchnorm", w)))
         if arch.dropout[b]:
-            rows.append(Layer(f"dropout2d {arch.dropout[b]:g}", (c, size, size), 0))
+            p = arch.dropout[b]
+            rows.append(Layer(f"dropout2d {p:g}", (c, size, size), 0, op=("dropout", p)))
         if arch.pool[b] and not arch.pool_before_bn[b]:
             pool(b)
     if arch.head == "gap":
         size = 1
-        rows.append(Layer("global avg pool", (c, 1, 1), 0))
+        rows.append(Layer("global avg pool", (c, 1, 1), 0, op=("gap",)))
     features = c * size * size
     rows.append(
         Layer(
@@ -175,9 +176,27 @@ def layers(arch: Arch) -> list[Layer]:
             (arch.num_classes, 1, 1),
             (features + 1) * arch.num_classes,
             features * arch.num_classes,
+            op=("linear", features, arch.num_classes),
         )
     )
     return rows
+
+
+def _modules(layer: Layer) -> list[nn.Module]:
+    """The torch modules of one table row (a BatchNorm row is BatchNorm, then ReLU)."""
+    kind, *args = layer.op
+    if kind == "conv":
+        c, w, k, pad, bias = args
+        return [nn.Conv2d(c, w, k, padding=pad, bias=bias)]
+    if kind == "batchnorm":
+        return [nn.BatchNorm2d(*args), nn.ReLU(inplace=True)]
+    if kind == "maxpool":
+        return [nn.MaxPool2d(2)]
+    if kind == "dropout":
+        return [nn.Dropout2d(*args)]
+    if kind == "gap":
+        return [nn.AdaptiveAvgPool2d(1)]
+    return [nn.Linear(*args)]
 
 
 def count_params(model_cfg: Mapping) -> int:
@@ -191,31 +210,16 @@ def macs(model_cfg: Mapping) -> int:
 
 
 class ConvNet(nn.Module):
-    """The parametric family described in the module docstring; returns log-probabilities."""
+    """The parametric family described in the module docstring; returns log-probabilities.
+
+    Built row by row from the architecture table: ``features`` from every row but the last,
+    ``classifier`` from the last (the linear head)."""
 
     def __init__(self, **model_cfg: object) -> None:
         super().__init__()
-        arch = parse(model_cfg)
-        table = layers(arch)  # raises before any module is built if the shapes do not work
-        body: list[nn.Module] = []
-        c, i = arch.in_channels, 0
-        for b, n_convs in enumerate(arch.blocks):
-            early = arch.pool_before_bn[b]
-            for j in range(n_convs):
-                k, w = arch.kernels[i], arch.widths[i]
-                body.append(nn.Conv2d(c, w, k, padding=arch.padding[b], bias=arch.conv_bias))
-                if early and j == n_convs - 1:
-                    body.append(nn.MaxPool2d(2))
-                body += [nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
-                c, i = w, i + 1
-            if arch.dropout[b]:
-                body.append(nn.Dropout2d(arch.dropout[b]))
-            if arch.pool[b] and not early:
-                body.append(nn.MaxPool2d(2))
-        if arch.head == "gap":
-            body.append(nn.AdaptiveAvgPool2d(1))
-        self.features = nn.Sequential(*body)
-        self.classifier = nn.Linear(math.prod(table[-2].out_shape), arch.num_classes)
+        table = layers(parse(model_cfg))  # raises before any module is built if shapes fail
+        self.features = nn.Sequential(*(m for row in table[:-1] for m in _modules(row)))
+        (self.classifier,) = _modules(table[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.log_softmax(self.classifier(self.features(x).flatten(1)), dim=1)

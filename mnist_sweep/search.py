@@ -46,14 +46,12 @@ from sqlalchemy.exc import DBAPIError
 from mnist_sweep import artifacts, models
 from mnist_sweep.config import validate
 from mnist_sweep.errors import BudgetError, ConfigError, UserError
-from mnist_sweep.run import check_budget
+from mnist_sweep.record import OBJECTIVES, Budget, RunRecord
 
 log = logging.getLogger(__name__)
 
 # what a sampler config's ``_target_`` may name, as in the Optuna sweeper plugin
 SAMPLER_TARGETS = ("hydra_plugins.hydra_optuna_sweeper.*", "optuna.samplers.*")
-# metrics.json fields a multi-objective search may return; never a test-set number
-OBJECTIVES = ("val_acc", "val_loss", "params", "macs", "train_seconds")
 BUDGET_CONSTRAINT = "params_over_budget"
 STORAGE_ATTEMPTS = 3  # tries to open a storage, 1 s then 2 s apart (see _create_study)
 
@@ -230,7 +228,7 @@ class BudgetSweeper(OptunaSweeperImpl):
                 "budget."
             )
         try:
-            check_budget(smallest, params)
+            Budget.of(smallest["budget"]).check(params, smallest["trainer"]["epochs"])
         except BudgetError as exc:  # the epoch limit
             raise ConfigError(f"every trial of this search would be {exc}") from exc
         self.sampler = self._make_sampler()
@@ -353,7 +351,7 @@ class BudgetSweeper(OptunaSweeperImpl):
         if self.max_params is not None:
             trial.set_constraint(BUDGET_CONSTRAINT, params - self.max_params)
         try:
-            check_budget(plain, params)
+            Budget.of(plain["budget"]).check(params, plain["trainer"]["epochs"])
         except BudgetError as exc:
             trial.set_user_attr("refused", str(exc))
             study.tell(trial, state=TrialState.PRUNED)
@@ -410,17 +408,21 @@ class BudgetSweeper(OptunaSweeperImpl):
     def _tell(self, study: optuna.Study, trial: Trial, ret: JobReturn) -> bool:
         """Tell the study how a job ended; False if the job raised (not a refused or failed run,
         which returns None and is recorded as failed in its metrics.json)."""
+        record = None
         if ret.hydra_cfg is not None:
             run_dir = Path(ret.hydra_cfg.hydra.runtime.output_dir)
             trial.set_user_attr("run_dir", str(run_dir))
             if (run_dir / artifacts.METRICS).exists():
-                trial.set_user_attr("test_acc", artifacts.read_metrics(run_dir).get("test_acc"))
+                record = RunRecord.read(run_dir)
+                trial.set_user_attr("test_acc", record.test_acc)
         if ret.status != JobStatus.COMPLETED:
             study.tell(trial, state=TrialState.FAIL)
             return False
         value = ret.return_value
         if value is None:
-            log.warning("Trial %d failed; its metrics.json says why", trial.number)
+            reason = record.error if record and record.error else "see its metrics.json"
+            trial.set_user_attr("failed", f"{record.status if record else 'failed'}: {reason}")
+            log.warning("Trial %d did not finish: %s", trial.number, reason)
             study.tell(trial, state=TrialState.FAIL)
             return True
         values = [float(v) for v in (value if self.objectives else [value])]

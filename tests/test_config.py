@@ -71,6 +71,13 @@ def test_experiment_seed_is_the_reference_recipe(make_cfg):
         ("aug=affine aug.affine.scale=[1.2,0.8]", "aug.affine.scale=[1.2, 0.8]"),
         ("sched.pct_start=lots", "sched.pct_start='lots'"),
         ("budget.max_params=-1", "budget.max_params=-1"),
+        ("budget.target_acc=99.4", "budget.target_acc=99.4"),
+        ("sched=plateau sched.patience=-1", "sched.patience=-1"),
+        ("sched=plateau sched.factor=1.5", "sched.factor=1.5"),
+        ("sched=step sched.step_epochs=0", "sched.step_epochs=0"),
+        ("sched=cosine sched.min_lr=-1", "sched.min_lr=-1"),
+        ("optim.momentum=2", "optim.momentum=2"),
+        ("optim.nesterov=maybe", "optim.nesterov='maybe'"),
     ],
 )
 def test_bad_value_is_refused_naming_key_and_value(make_cfg, override, named):

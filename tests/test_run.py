@@ -146,3 +146,46 @@ def test_a_finished_run_is_never_overwritten(cli, tmp_path):
     assert again.returncode == 2
     assert "already holds a run" in again.stdout + again.stderr
     assert (fixed / "metrics.json").read_bytes() == before
+
+
+def test_a_diverging_run_stops_at_that_epoch_and_says_so(cli, tmp_path):
+    done = cli(*QUICK, "trainer.epochs=3", "optim.lr=1e6")
+    out = done.stdout + done.stderr
+    assert done.returncode == 2 and "Traceback" not in out
+    assert "training diverged" in out and "optim.lr" in out
+    (run,) = run_dirs(tmp_path)
+    text = (run / "metrics.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text  # strictly valid JSON
+    metrics = json.loads(text)
+    assert metrics["status"] == "diverged"
+    assert metrics["epochs"] == 3 and metrics["epochs_run"] == 1
+    assert metrics["test_acc"] is None
+    assert len(list(csv.DictReader((run / "history.csv").open()))) == 1
+    page = (run / "report.html").read_text()
+    assert "diverged</span>" in page and "training diverged" in page
+    assert not (run / "model.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "key"),
+    [
+        (["hydra.run.dir=/proc/no-such-run"], "hydra.run.dir=/proc/no-such-run"),
+        (["-m", "hydra.sweep.dir=/proc/no-such-sweep", "trainer.seed=0,1"], "hydra.sweep.dir"),
+    ],
+)
+def test_an_output_folder_that_cannot_be_written_gets_one_line(cli, args, key):
+    done = cli(*QUICK, *args)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stdout + done.stderr
+    (line,) = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert key in line and "cannot be used as the output folder" in line
+
+
+def test_a_run_records_the_budget_it_is_judged_by(cli, tmp_path):
+    done = cli(*QUICK, "budget.target_acc=0.1", "budget.max_epochs=30")
+    assert done.returncode == 0, done.stderr
+    (run,) = run_dirs(tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["budget"] == {"max_params": 20_000, "max_epochs": 30, "target_acc": 0.1}
+    assert metrics["test_acc"] > 0.1
+    assert "target achieved</span>" in (run / "report.html").read_text()

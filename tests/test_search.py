@@ -128,6 +128,15 @@ def test_an_over_budget_proposal_is_pruned_and_the_search_goes_on(cli, tmp_path)
     assert f"{len(refused)} proposals refused before training" in done.stdout
 
 
+def test_a_diverged_trial_is_told_as_failed_with_its_reason_and_the_search_goes_on(cli, tmp_path):
+    done = cli(*SEARCH, "hydra.sweeper.n_trials=2", "optim.lr=1e6")
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = load(tmp_path).trials
+    assert [t.state for t in trials] == [TrialState.FAIL] * 2
+    assert all(t.user_attrs["failed"].startswith("diverged: training diverged") for t in trials)
+    assert "No trial of study 'widths' has completed" in done.stdout + done.stderr
+
+
 def test_pareto_search_maximises_accuracy_minimises_parameters_and_lists_the_front(cli, tmp_path):
     done = cli("-m", "hparams_search=pareto", *SEARCH[2:], "hydra.sweeper.n_trials=2")
     assert done.returncode == 0, done.stderr[-3000:]

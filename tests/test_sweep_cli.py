@@ -77,3 +77,15 @@ def test_glob_and_range_sweeps_started_together_keep_their_own_dirs_and_leaderbo
     everything = leaderboard(tmp_path / "multirun")
     assert len(everything) == 11
     assert [r["run"] for r in everything] == [str(n) for n in range(1, 12)]
+
+
+def test_a_diverged_job_gets_its_own_level_and_the_sweep_goes_on(cli, tmp_path):
+    done = cli("-m", "optim.lr=1e6,0.05", *TINY)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    (sweep_dir,) = sweep_dirs(tmp_path)
+    diverged, trained = leaderboard(sweep_dir)
+    assert diverged["status"] == "diverged" and "in epoch 1 of 1" in diverged["detail"]
+    assert diverged["test_acc"] == ""  # no accuracy for a diverged run, not NaN
+    assert trained["status"] == "below target" and float(trained["test_acc"]) > 0.1
+    assert "diverged" in (sweep_dir / report.LEADERBOARD).read_text()

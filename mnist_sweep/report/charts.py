@@ -15,12 +15,14 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import imsave
 
-from mnist_sweep.report.collect import TARGET_ACC
+from mnist_sweep.record import FINISHED
 
 # One colour per status level; the page's CSS badges use the same ones.
 COLORS = {
     "target": "#1a7f37",
     "below": "#bf8700",
+    "pruned": "#9a6700",
+    "diverged": "#bc4c00",
     "running": "#0969da",
     "over_budget": "#8250df",
     "failed": "#cf222e",
@@ -46,11 +48,12 @@ def _svg(fig: Figure) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _target_line(ax: Axes) -> None:
-    ax.axhline(100 * TARGET_ACC, color=COLORS["target"], lw=0.9, ls=":", label="target 99.4 %")
+def _target_line(ax: Axes, target_acc: float) -> None:
+    label = f"target {100 * target_acc:g} %"
+    ax.axhline(100 * target_acc, color=COLORS["target"], lw=0.9, ls=":", label=label)
 
 
-def curves(history: pd.DataFrame) -> str:
+def curves(history: pd.DataFrame, target_acc: float) -> str:
     """Loss and accuracy per epoch (train, test, validation when present) and learning rate."""
     with rc_context(STYLE):
         fig = Figure(figsize=(10.5, 2.9), layout="constrained")
@@ -63,7 +66,7 @@ def curves(history: pd.DataFrame) -> str:
             if f"{split}_acc" in history:
                 acc = 100 * history[f"{split}_acc"]
                 acc_ax.plot(epoch, acc, color=color, marker=marker, ms=3, label=split)
-        _target_line(acc_ax)
+        _target_line(acc_ax, target_acc)
         if "lr" in history:
             lr_ax.plot(epoch, history["lr"], color="#57606a", marker=marker, ms=3)
         for ax, title in ((loss_ax, "loss"), (acc_ax, "accuracy (%)"), (lr_ax, "learning rate")):
@@ -79,9 +82,9 @@ def _colors(levels: pd.Series) -> list[str]:
     return [COLORS[level] for level in levels]
 
 
-def pareto(df: pd.DataFrame, budget: int) -> str:
+def pareto(df: pd.DataFrame, budget: int, target_acc: float) -> str:
     """Final test accuracy against parameters; the Pareto front as a staircase, runs numbered."""
-    done = df[df["level"].isin(["target", "below"])].dropna(subset=["params", "test_acc"])
+    done = df[df["level"].isin(FINISHED)].dropna(subset=["params", "test_acc"])
     with rc_context(STYLE):
         fig = Figure(figsize=(6.2, 3.6), layout="constrained")
         ax = fig.subplots()
@@ -109,7 +112,7 @@ def pareto(df: pd.DataFrame, budget: int) -> str:
                     fontsize=7,
                     color="#57606a",
                 )
-        _target_line(ax)
+        _target_line(ax, target_acc)
         ax.axvline(budget, color=COLORS["over_budget"], lw=0.9, ls="--", label=f"budget {budget:,}")
         ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
         ax.margins(x=0.08, y=0.1)
@@ -119,7 +122,7 @@ def pareto(df: pd.DataFrame, budget: int) -> str:
         return _svg(fig)
 
 
-def journey(df: pd.DataFrame) -> str:
+def journey(df: pd.DataFrame, target_acc: float) -> str:
     """Final test accuracy in launch order with the best so far; runs with none marked x."""
     with rc_context(STYLE):
         fig = Figure(figsize=(6.2, 3.6), layout="constrained")
@@ -136,7 +139,7 @@ def journey(df: pd.DataFrame) -> str:
             label="best so far",
         )
         ax.scatter(scored["run"], acc, s=26, c=_colors(scored["level"]), zorder=2)
-        _target_line(ax)
+        _target_line(ax, target_acc)
         unscored = df[df["test_acc"].isna()]
         if len(unscored):
             ax.scatter(

@@ -6,9 +6,8 @@ foreign files beside its own still becomes a row, with a level and a line that s
 
 from __future__ import annotations
 
-import json
 import re
-from numbers import Real
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,39 +17,9 @@ from omegaconf import OmegaConf
 
 from mnist_sweep import artifacts
 from mnist_sweep.errors import UserError
+from mnist_sweep.record import FINISHED, LEVELS, NUMERIC, RUNNING, Budget, RunRecord
 
-TARGET_ACC = 0.994
-TARGET_EPOCHS = 20
-DEFAULT_MAX_PARAMS = 20_000
 HYDRA_DIR = ".hydra"
-# Status levels, best first: the order a status column sorts in.
-LEVELS = {
-    "target": "target achieved",
-    "below": "below target",
-    "running": "running / incomplete",
-    "over_budget": "over budget",
-    "failed": "failed",
-    "unreadable": "unreadable",
-}
-NUMERIC = (
-    "params",
-    "macs",
-    "epochs",
-    "seed",
-    "job_num",
-    "trial",
-    "test_acc",
-    "test_loss",
-    "best_test_acc",
-    "best_epoch",
-    "val_acc",
-    "val_loss",
-    "train_seconds",
-    "images_per_sec",
-    "wall_seconds",
-)
-# Keys ``read_run`` adds to a run's metrics; a metrics.json key of the same name is ignored.
-DERIVED = ("run_dir", "config", "budget", "level", "label", "detail")
 _SEED = re.compile(r"^\+{0,2}trainer\.seed=")
 # overrides the Optuna sweeper adds to tag a job with its study and trial: not a change
 _BOOKKEEPING = re.compile(r"^\+{0,2}search\.(study|trial)=")
@@ -91,11 +60,11 @@ def read_config(run_dir: Path) -> dict[str, Any] | None:
     return plain if isinstance(plain, dict) else None
 
 
-def max_params(config: dict[str, Any] | None) -> int:
-    """The parameter budget the run was held to (the default when unset or unknown)."""
-    budget = (config or {}).get("budget") or {}
-    value = budget.get("max_params") if isinstance(budget, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else DEFAULT_MAX_PARAMS
+def run_budget(record: RunRecord, config: dict[str, Any] | None) -> Budget:
+    """The budget the run was held to: as recorded, else its config's, else the default."""
+    if record.budget is not None:
+        return Budget.of(record.budget)
+    return Budget.of((config or {}).get("budget"))
 
 
 def _hydra_overrides(run_dir: Path) -> list[str] | None:
@@ -106,60 +75,35 @@ def _hydra_overrides(run_dir: Path) -> list[str] | None:
     return [str(o) for o in overrides] if isinstance(overrides, list) else None
 
 
-def is_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
-
-
-def _number(value: Any) -> float:
-    return float(value) if is_number(value) else np.nan
-
-
-def level_of(metrics: dict[str, Any], budget: int) -> str:
-    """The status level: target achieved needs ≥ 99.4 %, ≤ budget parameters and ≤ 20 epochs."""
-    status = metrics.get("status")
-    if status == "completed":
-        reached = (
-            _number(metrics.get("test_acc")) >= TARGET_ACC
-            and _number(metrics.get("params")) <= budget
-            and _number(metrics.get("epochs")) <= TARGET_EPOCHS
-        )
-        return "target" if reached else "below"
-    if status in ("running", "over_budget", "failed"):
-        return status
-    return "unreadable"
-
-
 def read_run(run_dir: Path) -> dict[str, Any]:
-    """One run's metrics plus what the reports derive: level, detail, budget and overrides."""
+    """One run's record as a dict plus what the reports derive: level, detail, budget and
+    overrides."""
     config = read_config(run_dir)
     detail = ""
     try:
-        metrics = json.loads((run_dir / artifacts.METRICS).read_text())
-        if not isinstance(metrics, dict):
-            raise ValueError("it is not a JSON object")
+        record = RunRecord.read(run_dir)
     except FileNotFoundError:
-        metrics, detail = {"status": "running"}, f"no {artifacts.METRICS} yet"
+        record, detail = RunRecord(status=RUNNING), f"no {artifacts.METRICS} yet"
     except (OSError, ValueError) as exc:  # truncated or garbled JSON, bad encoding, no access
-        metrics, detail = {}, f"{artifacts.METRICS} is unreadable: {exc}"
-    run = {
-        k: v
-        for k, v in metrics.items()
-        if v is not None and (k not in NUMERIC or is_number(v)) and k not in DERIVED
-    }
+        record, detail = RunRecord(status="unreadable"), f"{artifacts.METRICS} is unreadable: {exc}"
+    fields = asdict(record)
+    run = {k: v for k, v in fields.items() if v is not None and k not in ("extra", "budget")}
     if not isinstance(run.get("overrides"), list):
         run["overrides"] = _hydra_overrides(run_dir)
     if "job_num" not in run and run_dir.name.isdigit() and _in_sweep(run_dir):
         run["job_num"] = int(run_dir.name)  # Hydra names a job's directory by its number
-    budget = max_params(config)
-    level = level_of(metrics, budget)
-    if metrics.get("error"):
-        detail = str(metrics["error"]).strip().splitlines()[0]
+    budget = run_budget(record, config)
+    level = record.level(budget)
+    if record.error:
+        detail = record.error.strip().splitlines()[0]
     elif level == "unreadable" and not detail:
-        detail = f"unknown status {metrics.get('status')!r} in {artifacts.METRICS}"
+        detail = f"unknown status {record.status!r} in {artifacts.METRICS}"
     return run | {
         "run_dir": run_dir,
         "config": config,
-        "budget": budget,
+        "budget": budget.max_params,
+        "target_acc": budget.target_acc,
+        "max_epochs": budget.max_epochs,
         "level": level,
         "label": LEVELS[level],
         "detail": detail,
@@ -216,7 +160,7 @@ def pareto_front(df: pd.DataFrame) -> pd.Series:
     """True for finished runs no other finished run matches: as small or smaller, and more
     accurate (or as accurate and smaller)."""
     front = pd.Series(False, index=df.index)
-    done = df[df["level"].isin(["target", "below"])].dropna(subset=["params", "test_acc"])
+    done = df[df["level"].isin(FINISHED)].dropna(subset=["params", "test_acc"])
     best = -np.inf
     for idx, row in done.sort_values(["params", "test_acc"], ascending=[True, False]).iterrows():
         if row["test_acc"] > best:
@@ -250,7 +194,7 @@ def collect(path: Path) -> pd.DataFrame:
 
 def seed_groups(df: pd.DataFrame) -> pd.DataFrame:
     """Finished runs that differ only in ``trainer.seed``, two or more to a group: mean ± std."""
-    done = df[df["level"].isin(["target", "below"]) & df["test_acc"].notna()]
+    done = df[df["level"].isin(FINISHED) & df["test_acc"].notna()]
     if done.empty:
         return pd.DataFrame()
     key = done["overrides"].map(

@@ -19,16 +19,9 @@ import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from mnist_sweep import artifacts, models
+from mnist_sweep.record import DEFAULT_BUDGET, FINISHED, LEVELS
 from mnist_sweep.report import charts
-from mnist_sweep.report.collect import (
-    LEVELS,
-    TARGET_ACC,
-    TARGET_EPOCHS,
-    collect,
-    read_history,
-    read_run,
-    seed_groups,
-)
+from mnist_sweep.report.collect import collect, read_history, read_run, seed_groups
 
 RUN_REPORT = "report.html"
 LEADERBOARD = "leaderboard.html"
@@ -103,8 +96,6 @@ _env.globals |= {
     "LEVELS": LEVELS,
     "LEVEL_RANK": {level: rank for rank, level in enumerate(LEVELS)},
     "COLORS": charts.COLORS,
-    "TARGET_ACC": TARGET_ACC,
-    "TARGET_EPOCHS": TARGET_EPOCHS,
     "DASH": DASH,
 }
 
@@ -188,10 +179,10 @@ def _run_context(run_dir: Path) -> dict[str, Any]:
         run.setdefault("params", params_total)
         run.setdefault("macs", macs_total)
     notes = []
-    if history is None and run["level"] in ("target", "below"):
+    if history is None and run["level"] in FINISHED:
         notes.append(f"{artifacts.HISTORY} is missing or unreadable: no training curves.")
     predictions = _predictions(run_dir)
-    if predictions is None and run["level"] in ("target", "below"):
+    if predictions is None and run["level"] in FINISHED:
         notes.append(f"{artifacts.PREDICTIONS} is missing or unreadable: no confusion matrix.")
     epoch_seconds = (
         history["seconds"].mean() if history is not None and "seconds" in history else None
@@ -199,10 +190,12 @@ def _run_context(run_dir: Path) -> dict[str, Any]:
     return {
         "title": _short(run_dir),
         "run": run,
+        "target_acc": run["target_acc"],
+        "max_epochs": run["max_epochs"],
         "notes": notes,
         "history": history.to_dict("records") if history is not None else [],
         "history_columns": list(history.columns) if history is not None else [],
-        "curves": charts.curves(history) if history is not None else "",
+        "curves": charts.curves(history, run["target_acc"]) if history is not None else "",
         "epoch_seconds": epoch_seconds,
         "layers": layers,
         "arch_note": arch_note,
@@ -238,7 +231,7 @@ def _table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _summary(table: pd.DataFrame) -> dict[str, Any]:
-    done = table[table["level"].isin(["target", "below"])].dropna(subset=["test_acc"])
+    done = table[table["level"].isin(FINISHED)].dropna(subset=["test_acc"])
     reached = table[table["level"] == "target"]
     best = done.sort_values(["test_acc", "params"], ascending=[False, True]).head(1)
     smallest = reached.sort_values(["params", "test_acc"], ascending=[True, False]).head(1)
@@ -252,9 +245,14 @@ def _summary(table: pd.DataFrame) -> dict[str, Any]:
 
 
 def _leaderboard_context(path: Path, table: pd.DataFrame) -> dict[str, Any]:
-    done = table["level"].isin(["target", "below"]) & table["test_acc"].notna()
-    budget = int(table["budget"].mode().iloc[0])
+    done = table["level"].isin(FINISHED) & table["test_acc"].notna()
+    budgets = table["budget"].dropna()
+    budget = int(budgets.mode().iloc[0]) if len(budgets) else DEFAULT_BUDGET.max_params
+    target_acc = float(table["target_acc"].mode().iloc[0])
+    max_epochs = table["max_epochs"].dropna()
     return {
+        "target_acc": target_acc,
+        "max_epochs": int(max_epochs.mode().iloc[0]) if len(max_epochs) else None,
         "title": path.resolve().name,
         "path": str(path.resolve()),
         "rows": table.to_dict("records"),
@@ -263,8 +261,8 @@ def _leaderboard_context(path: Path, table: pd.DataFrame) -> dict[str, Any]:
         "summary": _summary(table),
         "groups": seed_groups(table).to_dict("records"),
         "budget": budget,
-        "pareto_chart": charts.pareto(table, budget) if done.any() else "",
-        "journey_chart": charts.journey(table),
+        "pareto_chart": charts.pareto(table, budget, target_acc) if done.any() else "",
+        "journey_chart": charts.journey(table, target_acc),
         "generated": datetime.now().isoformat(timespec="seconds"),
     }
 

@@ -1,0 +1,218 @@
+"""The run record: what a run's ``metrics.json`` holds, how a run can end, and how it is judged.
+
+Every writer (a run, the benchmark) and every reader (the sweeper, the reports, the benchmark) of
+a run goes through :class:`RunRecord`, so a field has one name, one type and one meaning. A run is
+judged against its *own* budget (``budget`` group: parameters, epochs, accuracy target), recorded
+beside its results; runs written before the budget was recorded fall back to the default budget in
+``conf/budget/default.yaml``.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from numbers import Real
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mnist_sweep import artifacts
+from mnist_sweep.errors import BudgetError
+
+# How a run ends. ``running`` is written before training starts and stays if the process dies.
+RUNNING = "running"
+COMPLETED = "completed"
+DIVERGED = "diverged"  # the training loss became NaN or infinite; stopped at that epoch
+PRUNED = "pruned"  # stopped early by a search's pruner
+OVER_BUDGET = "over_budget"  # refused before training
+FAILED = "failed"
+STATUSES = (RUNNING, COMPLETED, DIVERGED, PRUNED, OVER_BUDGET, FAILED)
+
+# Leaderboard levels, best first: the order a status column sorts in, and their labels.
+LEVELS = {
+    "target": "target achieved",
+    "below": "below target",
+    PRUNED: "pruned",
+    DIVERGED: "diverged",
+    RUNNING: "running / incomplete",
+    OVER_BUDGET: "over budget",
+    FAILED: "failed",
+    "unreadable": "unreadable",
+}
+FINISHED = ("target", "below")  # levels of runs that trained to their last epoch
+
+# Fields a search may return as objectives (``search.objectives``); never a test-set number.
+OBJECTIVES = ("val_acc", "val_loss", "params", "macs", "train_seconds")
+
+DEFAULT_BUDGET_FILE = Path(__file__).resolve().parents[1] / "conf" / "budget" / "default.yaml"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a run is held to: a run reaches the target with at least ``target_acc`` final-epoch
+    test accuracy, at most ``max_params`` parameters and at most ``max_epochs`` epochs (None: no
+    limit)."""
+
+    max_params: int | None
+    max_epochs: int | None
+    target_acc: float
+
+    @classmethod
+    def of(cls, node: Any) -> Budget:
+        """The budget in a config's ``budget`` node or a record's ``budget`` field; every
+        missing or malformed value comes from the default budget."""
+        node = node if isinstance(node, dict) else {}
+        values = {}
+        for f in fields(cls):
+            value = node.get(f.name, getattr(DEFAULT_BUDGET, f.name, None))
+            ok = value is None and f.name != "target_acc" or is_number(value)
+            values[f.name] = value if ok else getattr(DEFAULT_BUDGET, f.name)
+        return cls(**values)
+
+    def check(self, params: int, epochs: int) -> None:
+        """Raise BudgetError, before anything trains, for a run over either limit."""
+        if self.max_params is not None and params > self.max_params:
+            raise BudgetError(
+                f"refused before training: the model has {params:,} trainable parameters, over "
+                f"budget.max_params={self.max_params:,}; shrink model.widths or raise the budget."
+            )
+        if self.max_epochs is not None and epochs > self.max_epochs:
+            raise BudgetError(
+                f"refused before training: trainer.epochs={epochs} is over "
+                f"budget.max_epochs={self.max_epochs}."
+            )
+
+    def reached(self, test_acc: Any, params: Any, epochs: Any) -> bool:
+        return (
+            is_number(test_acc)
+            and test_acc >= self.target_acc
+            and (self.max_params is None or is_number(params) and params <= self.max_params)
+            and (self.max_epochs is None or is_number(epochs) and epochs <= self.max_epochs)
+        )
+
+
+def _default_budget() -> Budget:
+    node = yaml.safe_load(DEFAULT_BUDGET_FILE.read_text())
+    return Budget(node["max_params"], node["max_epochs"], node["target_acc"])
+
+
+DEFAULT_BUDGET = _default_budget()
+
+
+@dataclass
+class RunRecord:
+    """One run's ``metrics.json``. Accuracies are fractions (0.9943); test numbers are those
+    of the final epoch, ``best_test_acc`` is only shown beside them."""
+
+    status: str = RUNNING
+    started_at: str | None = None
+    overrides: list[str] | None = None  # the command-line overrides of this job
+    choices: dict[str, str] | None = None  # the config group options, e.g. {"model": "lean"}
+    job_num: int | None = None  # the job's number in its sweep
+    study: str | None = None  # an Optuna trial: its study and trial number
+    trial: int | None = None
+    budget: dict[str, Any] | None = None  # the Budget this run is judged by
+    params: int | None = None
+    macs: int | None = None
+    epochs: int | None = None  # epochs asked for
+    epochs_run: int | None = None  # epochs trained (fewer when diverged or pruned)
+    seed: int | None = None
+    precision: str | None = None
+    device: str | None = None
+    threads: int | None = None
+    test_acc: float | None = None
+    test_loss: float | None = None
+    best_test_acc: float | None = None
+    best_epoch: int | None = None
+    val_acc: float | None = None
+    val_loss: float | None = None
+    train_seconds: float | None = None
+    images_per_sec: float | None = None
+    wall_seconds: float | None = None
+    torch: str | None = None
+    cpu: str | None = None
+    gpu: str | None = None
+    error: str | None = None  # why a run failed, was refused, diverged or was pruned
+    extra: dict[str, Any] = field(default_factory=dict)  # anything else a reader found
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def write(self, run_dir: Path) -> None:
+        """Write ``metrics.json`` atomically, strictly valid JSON (non-finite numbers → null)."""
+        body = {k: v for k, v in asdict(self).items() if k != "extra"}
+        artifacts.write_json(run_dir / artifacts.METRICS, body)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    @classmethod
+    def read(cls, run_dir: Path) -> RunRecord:
+        """Read a run's ``metrics.json``; raises OSError or ValueError when it cannot."""
+        data = json.loads((run_dir / artifacts.METRICS).read_text())
+        if not isinstance(data, dict):
+            raise ValueError("it is not a JSON object")
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        """A record from parsed JSON: a value of the wrong type is dropped (a reader never
+        trusts a file), unknown keys are kept in ``extra``."""
+        known, extra = {}, {}
+        for key, value in data.items():
+            kind = _KINDS.get(key)
+            if kind is None:
+                extra[key] = value
+            elif value is not None and _fits(value, kind):
+                known[key] = value
+        return cls(**known, extra=extra)
+
+    @property
+    def budget_limits(self) -> Budget:
+        return Budget.of(self.budget)
+
+    def level(self, budget: Budget | None = None) -> str:
+        """The leaderboard level: target achieved, below target, or how the run ended."""
+        if self.status == COMPLETED:
+            b = budget or self.budget_limits
+            return "target" if b.reached(self.test_acc, self.params, self.epochs) else "below"
+        return self.status if self.status in LEVELS else "unreadable"
+
+    def objective(self) -> float | None:
+        """A search's single objective: validation accuracy (the test set never feeds a search
+        that has a validation split), else final-epoch test accuracy; None if the run did not
+        finish."""
+        if self.status != COMPLETED:
+            return None
+        return self.val_acc if self.val_acc is not None else self.test_acc
+
+    def objectives(self, names: list[str]) -> list[float] | None:
+        if self.status != COMPLETED:
+            return None
+        return [getattr(self, name) for name in names]
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _kind(annotation: Any) -> type:
+    """The JSON kind of a field's annotation (``int | None`` → int)."""
+    hint = annotation
+    if isinstance(hint, types.UnionType):
+        hint = next(a for a in hint.__args__ if a is not type(None))
+    return typing.get_origin(hint) or hint
+
+
+_HINTS = typing.get_type_hints(RunRecord)
+_KINDS = {f.name: _kind(_HINTS[f.name]) for f in fields(RunRecord) if f.name != "extra"}
+NUMERIC = tuple(name for name, kind in _KINDS.items() if kind in (int, float))
+
+
+def _fits(value: Any, kind: type) -> bool:
+    if kind is int:
+        return is_number(value) and float(value).is_integer()
+    if kind is float:
+        return is_number(value)
+    return isinstance(value, kind)
