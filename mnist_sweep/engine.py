@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
+from torch.profiler import record_function
 from tqdm import tqdm
 
 from mnist_sweep.augment import Augment
@@ -163,6 +164,7 @@ class History:
 
 
 @torch.inference_mode()
+@record_function("evaluate")
 def evaluate(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str, batch_size: int = 2000
 ) -> EvalResult:
@@ -204,6 +206,9 @@ def fit(
 ) -> History:
     """Train for ``epochs`` full passes; evaluate test (and validation) after every epoch.
 
+    The phases of a step are labelled (``augment``, ``forward``, ``backward``, ``optimizer``,
+    ``evaluate``) for ``torch.profiler``; the labels cost nothing when no profiler runs.
+
     A training loss that becomes NaN or infinite stops training after that epoch, with
     ``history.diverged`` set (checked once per epoch, where the loss is read anyway).
 
@@ -235,20 +240,23 @@ def fit(
         lr = optimizer.param_groups[0]["lr"]
         bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not progress)
         for idx in _batches(n, batch_size, g, device):
-            x, y = data.train_x[idx], data.train_y[idx]
-            if augment:
-                x = augment(x, g)
-            x = x.contiguous(memory_format=layout)
-            with autocast(device, precision):
+            with record_function("augment"):
+                x, y = data.train_x[idx], data.train_y[idx]
+                if augment:
+                    x = augment(x, g)
+                x = x.contiguous(memory_format=layout)
+            with record_function("forward"), autocast(device, precision):
                 out = model(x)
                 loss = F.cross_entropy(out.float(), y, label_smoothing=label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-            if per_batch:
-                scheduler.step()
+            with record_function("backward"):
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+            with record_function("optimizer"):
+                if grad_clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+                if per_batch:
+                    scheduler.step()
             loss_sum += loss.detach()
             correct += (out.detach().argmax(1) == y).sum()
             bar.update()
