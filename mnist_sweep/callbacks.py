@@ -86,6 +86,10 @@ class LoggerCallback(Callback):
     set wrong) is refused once, with one line and exit status 2, before any job runs; trackers
     that group a sweep's runs (MLflow's parent run) open the group here and close it at the end."""
 
+    def __init__(self) -> None:
+        self.trackers = loggers.Loggers([])  # Hydra ends a multirun it refused at its start, too
+        self.sweep = Path()
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         node = OmegaConf.to_container(config.get("logger") or {}, resolve=True)
         try:
