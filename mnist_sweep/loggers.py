@@ -48,6 +48,7 @@ FINAL = (
 )
 # Record fields tagged on a run (with ``status``), when set.
 TAGS = ("study", "trial", "job_num")
+MLFLOW_PARAMS_PER_BATCH = 100  # the most params MLflow takes in one log_batch call
 
 
 class Logger(Protocol):
@@ -158,7 +159,7 @@ class MlflowLogger:
             Param(k, json.dumps(v) if not isinstance(v, str) else v)
             for k, v in hyperparameters(config).items()
         ]
-        for chunk in _chunks(params, 100):  # MLflow takes at most 100 params per batch
+        for chunk in _chunks(params, MLFLOW_PARAMS_PER_BATCH):
             self.client.log_batch(self.run_id, params=chunk)
 
     def epoch(self, row: Mapping[str, float]) -> None:
