@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_sweep import checks
+from mnist_sweep import checks, loggers
 from mnist_sweep.augment import Augment
 from mnist_sweep.data import SOURCES, TRAIN_IMAGES
 from mnist_sweep.engine import DEVICES, PRECISIONS
@@ -120,4 +120,5 @@ def validate(cfg: Mapping) -> dict[str, Any]:
 
     parse(plain["model"])
     Augment(plain.get("aug"), background=0.0)
+    loggers.check(plain.get("logger"))
     return plain

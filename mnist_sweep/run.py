@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from mnist_sweep import artifacts, data, engine, models, report
+from mnist_sweep import artifacts, data, engine, loggers, models, report
 from mnist_sweep.augment import Augment
 from mnist_sweep.config import validate
 from mnist_sweep.errors import BudgetError, DivergedError, UserError
@@ -37,13 +37,16 @@ def execute(
     ``meta`` holds RunRecord fields recorded as given (``overrides``, ``choices``, ``job_num``).
     ``threads`` is the torch thread count when ``device.threads`` is null (None: torch's
     default). User errors are recorded in metrics.json (status ``over_budget`` or ``failed``)
-    and re-raised; a run whose loss diverged keeps its files and raises DivergedError.
+    and re-raised; a run whose loss diverged keeps its files and raises DivergedError. The
+    trackers of the ``logger`` group see the run start, every epoch and its end, whatever it was.
     """
     start = time.perf_counter()
     artifacts.claim(run_dir)
     record = RunRecord(started_at=datetime.now().isoformat(timespec="seconds"), **(meta or {}))
+    trackers = loggers.Loggers([])
     try:
         plain = validate(cfg)
+        trackers = loggers.build(plain.get("logger"))
         budget = Budget.of(plain["budget"])
         trainer = plain["trainer"]
         record.params = models.count_params(plain["model"])
@@ -53,9 +56,10 @@ def execute(
         record.budget = asdict(budget)
         search = plain.get("search") or {}  # an Optuna trial: its study and trial number
         record.study, record.trial = search.get("study"), search.get("trial")
+        trackers.start(plain, record, run_dir)
         budget.check(record.params, record.epochs)
         record.write(run_dir)
-        _train(plain, run_dir, record, threads)
+        _train(plain, run_dir, record, threads, trackers.epoch)
     except BaseException as exc:
         record.status = OVER_BUDGET if isinstance(exc, BudgetError) else FAILED
         record.error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
@@ -63,10 +67,12 @@ def execute(
         record.write(run_dir)
         if isinstance(exc, Exception):  # not on Ctrl-C
             _write_report(run_dir)
+        trackers.end(record, run_dir)
         raise
     record.wall_seconds = round(time.perf_counter() - start, 3)
     record.write(run_dir)
     _write_report(run_dir)
+    trackers.end(record, run_dir)
     if record.status == DIVERGED:
         raise DivergedError(f"{record.error} Its files are in {run_dir}.")
     log.info(
@@ -88,7 +94,13 @@ def _write_report(run_dir: Path) -> None:
         log.warning("%s not written: %s: %s", report.RUN_REPORT, type(exc).__name__, exc)
 
 
-def _train(plain: dict[str, Any], run_dir: Path, record: RunRecord, threads: int | None) -> None:
+def _train(
+    plain: dict[str, Any],
+    run_dir: Path,
+    record: RunRecord,
+    threads: int | None,
+    on_epoch: Callable[[dict[str, float]], None],
+) -> None:
     dev_cfg, trainer, data_cfg = plain["device"], plain["trainer"], plain["data"]
     device = engine.resolve_device(dev_cfg["name"])
     if dev_cfg["threads"] or threads:
@@ -118,6 +130,7 @@ def _train(plain: dict[str, Any], run_dir: Path, record: RunRecord, threads: int
         if "val_acc" in row:
             line += f"  val {row['val_acc']:.2%}"
         log.info("%s  lr %.4g  %.1fs", line, row["lr"], row["seconds"])
+        on_epoch(row)
 
     history = engine.fit(
         model,
