@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
-import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -40,20 +39,18 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, Trial, TrialState
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 
 from mnist_sweep import artifacts, models
 from mnist_sweep.config import validate
 from mnist_sweep.errors import BudgetError, ConfigError, UserError
 from mnist_sweep.record import OBJECTIVES, Budget, RunRecord
+from mnist_sweep.storage import hide_password, open_storage
 
 log = logging.getLogger(__name__)
 
 # what a sampler config's ``_target_`` may name, as in the Optuna sweeper plugin
 SAMPLER_TARGETS = ("hydra_plugins.hydra_optuna_sweeper.*", "optuna.samplers.*")
 BUDGET_CONSTRAINT = "params_over_budget"
-STORAGE_ATTEMPTS = 3  # tries to open a storage, 1 s then 2 s apart (see _create_study)
 
 
 class PerTrialSeed(BaseSampler):
@@ -151,13 +148,6 @@ def _as_override(value: Any) -> str:
     return str(value)
 
 
-def _hide_password(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy can parse: show it as given
-        return url
-
-
 class BudgetSweeper(OptunaSweeperImpl):
     """Hydra's Optuna sweeper, budget-aware and resumable; see the module docstring.
 
@@ -236,7 +226,7 @@ class BudgetSweeper(OptunaSweeperImpl):
         log.info(
             "Study %r in %s (%d trials so far), directions %s, sampler %s",
             study.study_name,
-            _hide_password(self.storage) if self.storage else "memory",
+            hide_password(self.storage) if self.storage else "memory",
             len(study.trials),
             directions,
             self.sampler_cfg._target_,
@@ -273,20 +263,21 @@ class BudgetSweeper(OptunaSweeperImpl):
         return PerTrialSeed(make, self.sampler_cfg.get("seed"))
 
     def _open_study(self, directions: list[str]) -> optuna.Study:
-        shown = _hide_password(self.storage) if self.storage else None
+        shown = hide_password(self.storage) if self.storage else None
+        storage = open_storage(self.storage) if self.storage else None
         try:
-            if self.storage:
-                url = make_url(self.storage)
-                if url.get_backend_name() == "sqlite" and url.database not in (None, ":memory:"):
-                    Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-            study = self._create_study(directions)
-        except Exception as exc:  # any way a storage URL can fail: syntax, driver, network, disk
+            study = optuna.create_study(
+                study_name=self.study_name,
+                storage=storage,
+                sampler=self.sampler,
+                directions=directions,
+                load_if_exists=True,
+            )
+        except Exception as exc:  # e.g. a database that accepts the connection but not the user
             reason = str(exc).splitlines()[0].rstrip(".")
             raise ConfigError(
-                f"hydra.sweeper.storage={shown!r} could not be opened: {type(exc).__name__}: "
-                f"{reason}. Use sqlite:///path/to/study.db (a local file) or an Optuna RDB URL "
-                "that this machine can reach with its driver installed, e.g. "
-                "postgresql://user:password@host/db."
+                f"hydra.sweeper.storage={shown!r}: the study {self.study_name!r} could not be "
+                f"created or loaded: {type(exc).__name__}: {reason}."
             ) from exc
         have = [d.name.lower() for d in study.directions]
         if have != [d.lower() for d in directions]:
@@ -295,26 +286,6 @@ class BudgetSweeper(OptunaSweeperImpl):
                 f"for {directions}; choose another hydra.sweeper.study_name."
             )
         return study
-
-    def _create_study(self, directions: list[str]) -> optuna.Study:
-        """Create or load the study. Processes that open a new storage at the same moment race
-        to create its tables; the losers get a database error and succeed on a later attempt."""
-
-        def create() -> optuna.Study:
-            return optuna.create_study(
-                study_name=self.study_name,
-                storage=self.storage,
-                sampler=self.sampler,
-                directions=directions,
-                load_if_exists=True,
-            )
-
-        for attempt in range(1, STORAGE_ATTEMPTS):
-            try:
-                return create()
-            except DBAPIError:
-                time.sleep(attempt)
-        return create()
 
     # -- the trials -------------------------------------------------------------------------------
 
