@@ -11,7 +11,7 @@ import math
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,11 +66,15 @@ def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return platform.processor() or platform.machine()
 
 
-def build(group: str, node: Mapping, *args: object, **kwargs: object) -> object:
-    """Instantiate the ``_target_`` of a config group; a failure names the group and why."""
+def build(
+    group: str, node: Mapping, *args: object, allowed: Sequence[str] = (), **kwargs: object
+) -> object:
+    """Instantiate the ``_target_`` of a config group, which must be one of ``TARGETS`` or of the
+    user's ``allowed`` prefixes (config key ``allowed_targets``); a failure names the group and
+    why."""
     try:
-        return instantiate(node, *args, _execution_whitelist_=TARGETS, **kwargs)
-    except InstantiationException as exc:
+        return instantiate(node, *args, _execution_whitelist_=[*TARGETS, *allowed], **kwargs)
+    except (InstantiationException, ImportError) as exc:
         raise ConfigError(f"{group} could not be built from its config: {exc}") from exc
 
 

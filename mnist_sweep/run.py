@@ -49,8 +49,10 @@ def execute(
         trackers = loggers.build(plain.get("logger"))
         budget = Budget.of(plain["budget"])
         trainer = plain["trainer"]
-        record.params = models.count_params(plain["model"])
-        record.macs = models.macs(plain["model"])
+        allowed = plain["allowed_targets"]
+        table = models.describe(plain["model"], allowed)  # before training, weights on meta
+        record.params = sum(layer.params for layer in table)
+        record.macs = sum(layer.macs for layer in table)
         record.epochs, record.seed = trainer["epochs"], trainer["seed"]
         record.precision = plain["device"]["precision"]
         record.budget = asdict(budget)
@@ -118,7 +120,7 @@ def _train(
         device=device,
     )
     torch.manual_seed(trainer["seed"])
-    model = engine.build("model", plain["model"]).to(device)
+    model = engine.build("model", plain["model"], allowed=plain["allowed_targets"]).to(device)
     record.params = models.trainable_params(model)
     background = -data_cfg["mean"] / data_cfg["std"]
 

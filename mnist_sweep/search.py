@@ -207,7 +207,7 @@ class BudgetSweeper(OptunaSweeperImpl):
                 "data.val_size=0: a search is scored on a validation split held out of the "
                 "training images, never on the test set; set data.val_size > 0 (e.g. 10000)."
             )
-        params = models.count_params(smallest["model"])
+        params = models.count_params(smallest["model"], smallest["allowed_targets"])
         self.max_params = smallest["budget"]["max_params"]
         if self.max_params is not None and params > self.max_params:
             corner = " ".join(f"{k}={v}" for k, v in lowest(space).items())
@@ -312,7 +312,7 @@ class BudgetSweeper(OptunaSweeperImpl):
         ]
         try:
             plain = self._compose(overrides)
-            params = models.count_params(plain["model"])
+            params = models.count_params(plain["model"], plain["allowed_targets"])
         except ConfigError as exc:
             trial.set_user_attr("refused", str(exc))
             study.tell(trial, state=TrialState.FAIL)
