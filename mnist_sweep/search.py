@@ -689,8 +689,14 @@ class BudgetSweeper(Sweeper):
                 ]
                 for w in workers:
                     w.start()
-                for w in workers:
-                    w.join()
+                try:
+                    for w in workers:
+                        w.join()
+                except KeyboardInterrupt:  # the workers' trials in flight will never finish
+                    self.stop.set()
+                    for number in list(self.running):
+                        study.tell(number, state=TrialState.FAIL)
+                    raise
                 if errors:
                     raise errors[0]
             else:
