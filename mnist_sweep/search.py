@@ -451,7 +451,8 @@ class BudgetSweeper(Sweeper):
         self.pruner = make_pruner(self.pruner_cfg)
         if isinstance(self.pruner, optuna.pruners.NopPruner):
             return
-        name = self.config.hydra.runtime.choices.get("hydra/sweeper/pruner")
+        choice = self.config.hydra.runtime.choices.get("hydra/sweeper/pruner")
+        name = f"{choice} ({type(self.pruner).__name__})"
         if len(self.directions) > 1:
             raise ConfigError(
                 f"hydra/sweeper/pruner={name} cannot prune a multi-objective study "
