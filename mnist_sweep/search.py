@@ -316,7 +316,7 @@ class EpochMonitor:
                     self.trial_id, SEED_CURVE.format(self.seed), self.curve
                 )
                 attrs = self.storage.get_trial(self.trial_id).user_attrs
-                curves = [attrs.get(SEED_CURVE.format(s), []) for s in self.seeds]
+                curves = [attrs.get(SEED_CURVE.format(s)) or [] for s in self.seeds]
                 value = statistics.fmean(c[epoch - 1] for c in curves if len(c) >= epoch)
             self.storage.set_trial_intermediate_value(self.trial_id, epoch, value)
             trial = self.storage.get_trial(self.trial_id)
@@ -617,6 +617,9 @@ class BudgetSweeper(Sweeper):
             fail_stale_trials(study)
             trial = study.ask(fixed_distributions=self.space)
         self._beat_for(study, trial.number)
+        for key in list(trial.user_attrs):  # a re-tried trial starts without its lost epochs
+            if key == PRUNED_AT or key.startswith(SEED_CURVE.format("")):
+                trial.set_user_attr(key, None)
         overrides = [
             *self._job_overrides(trial.params),
             f"++search.study={study.study_name}",
