@@ -165,6 +165,7 @@ class History:
     train_seconds: float = 0.0
     images_seen: int = 0
     diverged: bool = False  # the training loss became NaN or infinite; stopped at the last row
+    stopped: bool = False  # ``on_epoch`` asked to stop (a search's pruner); after the last row
 
 
 @torch.inference_mode()
@@ -206,12 +207,14 @@ def fit(
     precision: str,
     channels_last: bool,
     seed: int,
-    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    on_epoch: Callable[[dict[str, float]], bool | None] | None = None,
 ) -> History:
     """Train for ``epochs`` full passes; evaluate test (and validation) after every epoch.
 
     The phases of a step are labelled (``augment``, ``forward``, ``backward``, ``optimizer``,
     ``evaluate``) for ``torch.profiler``; the labels cost nothing when no profiler runs.
+    ``on_epoch`` gets each epoch's row; when it returns True, training stops there, with
+    ``history.stopped`` set.
 
     A training loss that becomes NaN or infinite stops training after that epoch, with
     ``history.diverged`` set (checked once per epoch, where the loss is read anyway).
@@ -288,6 +291,7 @@ def fit(
         if not per_batch:
             scheduler.step(row.get("val_loss", row["train_loss"]))
         history.rows.append(row)
-        if on_epoch:
-            on_epoch(row)
+        if on_epoch and on_epoch(row):
+            history.stopped = True
+            break
     return history

@@ -21,7 +21,15 @@ from mnist_sweep import artifacts, data, engine, loggers, models, report
 from mnist_sweep.augment import Augment
 from mnist_sweep.config import validate
 from mnist_sweep.errors import BudgetError, DivergedError, UserError
-from mnist_sweep.record import COMPLETED, DIVERGED, FAILED, OVER_BUDGET, Budget, RunRecord
+from mnist_sweep.record import (
+    COMPLETED,
+    DIVERGED,
+    FAILED,
+    OVER_BUDGET,
+    PRUNED,
+    Budget,
+    RunRecord,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +39,7 @@ def execute(
     run_dir: Path,
     meta: Mapping[str, Any] | None = None,
     threads: int | None = None,
+    on_epoch: Callable[[Mapping[str, float]], bool] | None = None,
 ) -> RunRecord:
     """Train one model as ``cfg`` says, leave every artifact in ``run_dir``, return its record.
 
@@ -39,6 +48,8 @@ def execute(
     default). User errors are recorded in metrics.json (status ``over_budget`` or ``failed``)
     and re-raised; a run whose loss diverged keeps its files and raises DivergedError. The
     trackers of the ``logger`` group see the run start, every epoch and its end, whatever it was.
+    ``on_epoch`` (a search's pruning monitor) gets every epoch's row; when it answers True the
+    run stops there with status ``pruned``, keeping its files and report.
     """
     start = time.perf_counter()
     artifacts.claim(run_dir)
@@ -61,7 +72,12 @@ def execute(
         trackers.start(plain, record, run_dir)
         budget.check(record.params, record.epochs)
         record.write(run_dir)
-        _train(plain, run_dir, record, threads, trackers.epoch)
+
+        def epoch_done(row: Mapping[str, float]) -> bool:
+            trackers.epoch(row)
+            return bool(on_epoch and on_epoch(row))
+
+        _train(plain, run_dir, record, threads, epoch_done)
     except BaseException as exc:
         record.status = OVER_BUDGET if isinstance(exc, BudgetError) else FAILED
         record.error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
@@ -77,6 +93,9 @@ def execute(
     trackers.end(record, run_dir)
     if record.status == DIVERGED:
         raise DivergedError(f"{record.error} Its files are in {run_dir}.")
+    if record.status == PRUNED:
+        log.info("%s Its files are in %s.", record.error, run_dir)
+        return record
     log.info(
         "done: test accuracy %.2f%% (final epoch %d), %s parameters, %.1f s, run dir %s",
         100 * record.test_acc,
@@ -101,7 +120,7 @@ def _train(
     run_dir: Path,
     record: RunRecord,
     threads: int | None,
-    on_epoch: Callable[[dict[str, float]], None],
+    on_epoch: Callable[[Mapping[str, float]], bool],
 ) -> None:
     dev_cfg, trainer, data_cfg = plain["device"], plain["trainer"], plain["data"]
     device = engine.resolve_device(dev_cfg["name"])
@@ -124,7 +143,7 @@ def _train(
     record.params = models.trainable_params(model)
     background = -data_cfg["mean"] / data_cfg["std"]
 
-    def progress(row: dict[str, float]) -> None:
+    def progress(row: dict[str, float]) -> bool:
         line = (
             f"epoch {row['epoch']}/{trainer['epochs']}  loss {row['train_loss']:.4f}  "
             f"train {row['train_acc']:.2%}  test {row['test_acc']:.2%}"
@@ -132,7 +151,7 @@ def _train(
         if "val_acc" in row:
             line += f"  val {row['val_acc']:.2%}"
         log.info("%s  lr %.4g  %.1fs", line, row["lr"], row["seconds"])
-        on_epoch(row)
+        return on_epoch(row)
 
     history = engine.fit(
         model,
@@ -168,6 +187,12 @@ def _train(
         return
     best = max(rows, key=lambda r: r["test_acc"])
     record.status = COMPLETED
+    if history.stopped:
+        record.status = PRUNED
+        record.error = (
+            f"pruned by the search's pruner after epoch {len(rows)} of {trainer['epochs']}; its "
+            "numbers are that epoch's."
+        )
     record.test_acc, record.test_loss = rows[-1]["test_acc"], rows[-1]["test_loss"]
     record.best_test_acc, record.best_epoch = best["test_acc"], best["epoch"]
     record.val_acc, record.val_loss = rows[-1].get("val_acc"), rows[-1].get("val_loss")

@@ -19,7 +19,12 @@ import importlib.util
 import time
 from pathlib import Path
 
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryFailedTrialCallback
+from optuna.storages import (
+    BaseStorage,
+    JournalStorage,
+    RDBStorage,
+    RetryHeartbeatStaleTrialCallback,
+)
 from optuna.storages.journal import JournalFileBackend
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -79,7 +84,7 @@ def open_storage(url: str, heartbeat_interval: int | None = None) -> BaseStorage
             heartbeat = {
                 "heartbeat_interval": heartbeat_interval,
                 "grace_period": 2 * heartbeat_interval,
-                "failed_trial_callback": RetryFailedTrialCallback(max_retry=1),
+                "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=1),
             }
         for attempt in range(1, ATTEMPTS):
             try:
