@@ -207,6 +207,7 @@ def fit(
     precision: str,
     channels_last: bool,
     seed: int,
+    test_every: int = 1,
     on_epoch: Callable[[dict[str, float]], bool | None] | None = None,
 ) -> History:
     """Train for ``epochs`` full passes; evaluate test (and validation) after every epoch.
@@ -214,7 +215,9 @@ def fit(
     The phases of a step are labelled (``augment``, ``forward``, ``backward``, ``optimizer``,
     ``evaluate``) for ``torch.profiler``; the labels cost nothing when no profiler runs.
     ``on_epoch`` gets each epoch's row; when it returns True, training stops there, with
-    ``history.stopped`` set.
+    ``history.stopped`` set. The test set is evaluated every ``test_every`` epochs (0: never
+    before) and always after the last epoch trained, so a search, which reads validation
+    accuracy, need not pay for test curves.
 
     A training loss that becomes NaN or infinite stops training after that epoch, with
     ``history.diverged`` set (checked once per epoch, where the loss is read anyway).
@@ -283,8 +286,9 @@ def fit(
             history.rows.append(row)
             history.diverged = True
             break
-        history.test = evaluate(model, data.test_x, data.test_y, precision)
-        row |= {"test_loss": history.test.loss, "test_acc": history.test.acc}
+        if test_every and epoch % test_every == 0 or epoch == epochs:
+            history.test = evaluate(model, data.test_x, data.test_y, precision)
+            row |= {"test_loss": history.test.loss, "test_acc": history.test.acc}
         if data.val_x is not None:
             history.val = evaluate(model, data.val_x, data.val_y, precision)
             row |= {"val_loss": history.val.loss, "val_acc": history.val.acc}
@@ -294,4 +298,8 @@ def fit(
         if on_epoch and on_epoch(row):
             history.stopped = True
             break
+    last = history.rows[-1] if history.rows else None
+    if last and not history.diverged and "test_acc" not in last:  # stopped between test epochs
+        history.test = evaluate(model, data.test_x, data.test_y, precision)
+        last |= {"test_loss": history.test.loss, "test_acc": history.test.acc}
     return history

@@ -146,8 +146,10 @@ def _train(
     def progress(row: dict[str, float]) -> bool:
         line = (
             f"epoch {row['epoch']}/{trainer['epochs']}  loss {row['train_loss']:.4f}  "
-            f"train {row['train_acc']:.2%}  test {row['test_acc']:.2%}"
+            f"train {row['train_acc']:.2%}"
         )
+        if "test_acc" in row:
+            line += f"  test {row['test_acc']:.2%}"
         if "val_acc" in row:
             line += f"  val {row['val_acc']:.2%}"
         log.info("%s  lr %.4g  %.1fs", line, row["lr"], row["seconds"])
@@ -166,6 +168,7 @@ def _train(
         precision=dev_cfg["precision"],
         channels_last=dev_cfg["channels_last"],
         seed=trainer["seed"],
+        test_every=trainer["test_every"],
         on_epoch=progress,
     )
 
@@ -185,7 +188,7 @@ def _train(
             f"(now {plain['optim']['lr']}) or set trainer.grad_clip."
         )
         return
-    best = max(rows, key=lambda r: r["test_acc"])
+    best = max((r for r in rows if "test_acc" in r), key=lambda r: r["test_acc"])
     record.status = COMPLETED
     if history.stopped:
         record.status = PRUNED

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,3 +98,47 @@ def test_postgresql_without_a_driver_names_the_extra(monkeypatch):
 def test_a_journal_url_must_name_a_file(tmp_path):
     with pytest.raises(ConfigError, match="journal:///path/to/study.log"):
         storage.open_storage(f"journal://{tmp_path}/")
+
+
+def test_a_killed_postgresql_worker_loses_no_trial_and_its_lost_trial_is_retried(
+    mnist_root, tmp_path, pg_url
+):
+    env = {**os.environ, "MNIST_SWEEP_DATA": str(mnist_root)}
+    command = [
+        sys.executable,
+        "-m",
+        "mnist_sweep",
+        *SEARCH,
+        "trainer.epochs=3",
+        "hydra.sweeper.n_trials=1",
+        "hydra.sweeper.heartbeat_interval=1",
+        "hydra.sweeper.study_name=killed_pg",
+        f"hydra.sweeper.storage={pg_url}",
+    ]
+    first, second = tmp_path / "first", tmp_path / "second"  # two workers' launch folders
+    first.mkdir()
+    second.mkdir()
+    done = subprocess.run(command, cwd=first, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    worker = subprocess.Popen(
+        command, cwd=second, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and worker.poll() is None:
+        runs = list(second.glob("multirun/*/*/0/metrics.json"))
+        if runs and json.loads(runs[0].read_text() or "{}").get("status") == "running":
+            break
+        time.sleep(0.2)
+    assert worker.poll() is None, "the worker ended before it could be killed"
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    time.sleep(2.5)  # past the grace period: twice the heartbeat interval
+
+    again = subprocess.run(command, cwd=second, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    study = optuna.load_study(study_name="killed_pg", storage=storage.open_storage(pg_url))
+    kept, lost, retried = study.trials
+    assert kept.state == TrialState.COMPLETE  # the other worker's finished trial is untouched
+    assert lost.state == TrialState.FAIL and retried.state == TrialState.COMPLETE
+    assert retried.params == lost.params and retried.system_attrs["failed_trial"] == lost.number
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
