@@ -115,7 +115,7 @@ def trial_overrides(trial: FrozenTrial) -> list[str]:
 
 def run_one(overrides: list[str], run_dir: Path, job: int) -> RunRecord:
     """Compose conf/ with ``overrides`` as the CLI would, keep it beside the run, train it."""
-    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+    with initialize_config_dir(config_dir=str(CONF)):
         cfg = compose("config", overrides=overrides)
     (run_dir / ".hydra").mkdir(parents=True)
     OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
