@@ -50,13 +50,23 @@ def run_search(pruner: str, seconds: float, extra: list[str]) -> dict:
         env = {**os.environ, "MNIST_SWEEP_DATA": str(REPO / "data")}
         cpu0, start = cpu_seconds(), time.time()
         proc = subprocess.Popen(
-            command, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command,
+            cwd=tmp,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            # Ctrl-C must reach it even when this script runs in the background (SIGINT ignored)
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         try:
             proc.wait(timeout=seconds)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGINT)  # the sweeper fails the trial in flight and stops
-            proc.wait(timeout=120)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         wall, cpu = time.time() - start, cpu_seconds() - cpu0
         study = optuna.load_study(study_name="widths", storage=f"sqlite:///{tmp}/studies/widths.db")
         trials = study.trials
