@@ -1,0 +1,214 @@
+"""The study view of an Optuna sweep, read only through Optuna's public API.
+
+A study comes from a storage URL (``python -m mnist_sweep.report sqlite:///studies/widths.db``)
+or from the ``.hydra/hydra.yaml`` of one of its trials' run folders. Trials point to their run
+folders with the ``run_dir`` user attribute (``params``: the parameter count; ``seed_values``:
+the objective of each seed repeat, when the sweeper ran them); runs the table holds are linked.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+import statistics
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+from omegaconf import OmegaConf
+from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
+
+from mnist_sweep.errors import UserError
+from mnist_sweep.report import charts
+
+# Optuna's PED-ANOVA needs only numpy (fANOVA and mean decrease impurity need scikit-learn): how
+# much each parameter matters for a trial to land in the best 10 % (the evaluator's default).
+EVALUATOR = (
+    "PED-ANOVA (optuna.importance.PedAnovaImportanceEvaluator): how much each parameter decides "
+    "whether a trial lands in the best 10 %"
+)
+log = logging.getLogger(__name__)
+
+
+class StudyError(UserError):
+    """A storage URL that cannot be opened, or a study it does not hold."""
+
+
+def _check_sqlite(url: str) -> None:
+    """Refuse a SQLite file that does not exist or holds no Optuna tables: opening it through
+    Optuna would create one, or add its tables to someone else's database."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # not a URL at all
+        raise StudyError(
+            f"{url!r} is not a storage URL ({exc}); give an Optuna storage URL such as "
+            "sqlite:///studies/widths.db, or a run or sweep folder."
+        ) from exc
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    if not path.is_file():
+        raise StudyError(f"{url!r}: {path} does not exist; give the .db file the sweep wrote.")
+    try:
+        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.Error as exc:
+        raise StudyError(f"{url!r}: {path} is not a SQLite database ({exc}).") from exc
+    if "studies" not in tables:
+        raise StudyError(f"{url!r}: {path} holds no Optuna study (no 'studies' table).")
+
+
+def open_study(url: str, name: str | None = None) -> optuna.Study:
+    """Load study ``name`` from the storage at ``url`` (the only one there when None)."""
+    _check_sqlite(url)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        names = optuna.get_all_study_names(storage=url)
+    except Exception as exc:  # any way a storage can fail: syntax, driver, network, schema
+        raise StudyError(
+            f"{url!r} could not be opened as an Optuna storage: {type(exc).__name__}: {exc}"
+        ) from exc
+    if name is None:
+        if len(names) != 1:
+            held = ", ".join(sorted(names)) or "no study"
+            raise StudyError(f"{url} holds {held}; choose one with --study NAME.")
+        name = names[0]
+    elif name not in names:
+        held = ", ".join(sorted(names)) or "no study"
+        raise StudyError(f"{url} holds no study {name!r} (it holds {held}); fix --study.")
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def sweep_study(run_dir: Path) -> optuna.Study | None:
+    """The study a trial's run folder names in ``.hydra/hydra.yaml`` (storage, study name and
+    launch folder), when its storage can be opened; None otherwise."""
+    try:
+        cfg = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml")
+        url = OmegaConf.select(cfg, "hydra.sweeper.storage", default=None)
+        name = OmegaConf.select(cfg, "hydra.sweeper.study_name", default=None)
+        cwd = OmegaConf.select(cfg, "hydra.runtime.cwd", default=None)
+    except Exception:  # not an Optuna sweep, or a hydra.yaml we cannot read
+        return None
+    if not url or not name:
+        return None
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and cwd:
+        path = Path(parsed.database)
+        url = parsed.set(database=str(path if path.is_absolute() else Path(cwd) / path))
+        url = url.render_as_string(hide_password=False)
+    try:
+        return open_study(url, name)
+    except StudyError as exc:
+        log.info("no study view for %s: %s", run_dir.parent, exc)
+        return None
+
+
+def _kind(trial: FrozenTrial) -> str:
+    """complete, pruned, refused (never trained: over budget or invalid), failed or running."""
+    if "refused" in trial.user_attrs:
+        return "refused"
+    return {
+        TrialState.COMPLETE: "complete",
+        TrialState.PRUNED: "pruned",
+        TrialState.FAIL: "failed",
+    }.get(trial.state, "running")
+
+
+def _reached(trial: FrozenTrial) -> float | None:
+    """A pruned trial's last reported (intermediate) value."""
+    steps = trial.intermediate_values
+    return steps[max(steps)] if steps else None
+
+
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def _importances(study: optuna.Study, multi: bool, params: list[str]) -> dict[str, Any]:
+    """PED-ANOVA importances of the searched parameters for the objective and for a small
+    parameter count, each [(name, share)] largest first; a line saying why when they cannot be
+    computed."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    out: dict[str, Any] = {"objective": [], "params": [], "note": ""}
+    if len(complete) < 2 or not params:
+        out["note"] = "needs two or more completed trials of a search with parameters."
+        return out
+    sign = -1.0 if study.directions[0] == StudyDirection.MAXIMIZE else 1.0
+    targets = {  # the evaluator ranks low target values best
+        "objective": (lambda t: sign * t.values[0]) if multi else None,
+        "params": lambda t: float(t.user_attrs["params"]),
+    }
+    if any(_number(t.user_attrs.get("params")) is None for t in complete):
+        del targets["params"]
+    for key, target in targets.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "computes the importances ... low values"
+                found = get_param_importances(
+                    study, evaluator=PedAnovaImportanceEvaluator(), target=target
+                )
+        except Exception as exc:  # e.g. every trial with the same value: say so, keep the page
+            out["note"] = f"{key}: {type(exc).__name__}: {exc}"
+            continue
+        out[key] = [[name, float(share)] for name, share in found.items()]
+    return out
+
+
+def study_view(study: optuna.Study, table: pd.DataFrame, objective: str) -> dict[str, Any]:
+    """What the page's study section shows, as plain data (JSON) plus the static charts.
+
+    ``table`` is the leaderboard's: a trial whose ``run_dir`` is one of its runs is linked to
+    that row (``row``: its index, -1 for none).
+    """
+    trials = study.get_trials(deepcopy=False)
+    multi = len(study.directions) > 1
+    rows = {Path(d).resolve(): i for i, d in enumerate(table["run_dir"])} if len(table) else {}
+    names = list(dict.fromkeys(name for t in trials for name in t.params))
+    out_trials = []
+    for t in trials:
+        kind = _kind(t)
+        value = t.values[0] if t.values else (_reached(t) if kind == "pruned" else None)
+        seeds = [v for v in t.user_attrs.get("seed_values") or [] if _number(v) is not None]
+        run_dir = t.user_attrs.get("run_dir")
+        out_trials.append(
+            {
+                "number": t.number,
+                "kind": kind,
+                "value": _number(value),
+                "params_count": _number(t.user_attrs.get("params")),
+                "p": [t.params.get(n) for n in names],
+                "row": rows.get(Path(run_dir).resolve(), -1) if run_dir else -1,
+                "seed_mean": statistics.fmean(seeds) if len(seeds) > 1 else None,
+                "seed_std": statistics.stdev(seeds) if len(seeds) > 1 else None,
+                "n_seeds": len(seeds),
+            }
+        )
+    kinds = [t["kind"] for t in out_trials]
+    history = pd.DataFrame(out_trials) if out_trials else pd.DataFrame()
+    return {
+        "name": study.study_name,
+        "directions": [d.name.lower() for d in study.directions],
+        "objective": objective,
+        "params": names,
+        "categorical": [
+            not all(_number(t["p"][i]) is not None for t in out_trials if t["p"][i] is not None)
+            for i in range(len(names))
+        ],
+        "trials": out_trials,
+        "counts": {k: kinds.count(k) for k in dict.fromkeys(kinds)},
+        "importance": _importances(study, multi, names),
+        "evaluator": EVALUATOR,
+        "history_chart": charts.history(history, objective, study.directions[0].name.lower())
+        if len(history)
+        else "",
+        "seeds_chart": charts.seed_front(history, objective)
+        if len(history) and history["n_seeds"].gt(1).any()
+        else "",
+    }
