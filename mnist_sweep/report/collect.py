@@ -46,8 +46,12 @@ def find_runs(path: Path) -> list[Path]:
         raise NoRunsError(f"{path} does not exist; give a run or sweep directory, or multirun/.")
     if not path.is_dir():
         raise NoRunsError(f"{path} is not a directory; give a run or sweep directory.")
-    marks = [*path.rglob(artifacts.METRICS), *path.rglob(HYDRA_DIR)]
-    runs = sorted({m.parent for m in marks if HYDRA_DIR not in m.parent.relative_to(path).parts})
+    runs = []
+    for folder, dirs, files in os.walk(path, followlinks=True):
+        if artifacts.METRICS in files or HYDRA_DIR in dirs:
+            runs.append(Path(folder))
+        dirs[:] = [d for d in dirs if d != HYDRA_DIR]
+    runs.sort()
     if not runs:
         raise NoRunsError(
             f"no runs found under {path}: a run directory holds {artifacts.METRICS} or "
@@ -275,7 +279,8 @@ def collect(path: Path, run_dirs: list[Path] | None = None) -> pd.DataFrame:
 def seed_groups(df: pd.DataFrame) -> pd.DataFrame:
     """Finished runs that differ only in ``trainer.seed``, two or more to a group: mean ± std."""
     done = df[df["level"].isin(FINISHED) & df["test_acc"].notna()]
-    if done.empty:
+    seeded = done["overrides"].map(lambda o: isinstance(o, list) and any(map(_SEED.match, o)))
+    if not seeded.any():  # no run sets its seed: no groups (quick for large sweeps)
         return pd.DataFrame()
     key = done["overrides"].map(
         lambda o: tuple(sorted(x for x in (o if isinstance(o, list) else []) if not _SEED.match(x)))

@@ -312,7 +312,8 @@ def _config_differences(configs: pd.Series) -> tuple[list[str], list[list[Any]]]
     seen: dict[str, set[str]] = {}
     for f in flat:
         for key, value in (f or {}).items():
-            seen.setdefault(key, set()).add(json.dumps(value, sort_keys=True, default=str))
+            plain = isinstance(value, str | int | float | bool) or value is None
+            seen.setdefault(key, set()).add(value if plain else json.dumps(value, default=str))
     keys = [
         k for k, v in seen.items() if len(v) > 1 or any(f is not None and k not in f for f in flat)
     ]
