@@ -1,6 +1,6 @@
 """Screenshots of report pages in headless Chromium, for the README.
 
-    python scripts/screenshots.py PAGE.html OUT.png [--height 1400] [--width 1280]
+python scripts/screenshots.py PAGE.html OUT.png [--height 1400] [--width 1280]
 """
 
 from __future__ import annotations

@@ -85,8 +85,10 @@ def make_runs(root: Path, n: int, *, epochs: int = 4, seed: int = 0) -> Path:
             ]
             (run / "history.csv").write_text(
                 "epoch,train_acc,val_acc,test_acc,lr,seconds\n"
-                + "".join(f"{e},{t:.4f},{v:.4f},{v + 0.0005:.4f},{lr:.4f},{s}\n"
-                          for e, t, v, lr, s in rows)
+                + "".join(
+                    f"{e},{t:.4f},{v:.4f},{v + 0.0005:.4f},{lr:.4f},{s}\n"
+                    for e, t, v, lr, s in rows
+                )
             )
             last = rows[-1]
             record |= {
