@@ -23,10 +23,11 @@ SPACE = {f"search.w{i}": IntDistribution(4, 32, step=2) for i in range(1, 5)}
 STAMP = "2026-01-02/03-04-05-000001"
 
 
-def make_study(root: Path, n: int = 12, name: str = "widths") -> str:
+def make_study(root: Path, n: int = 12, name: str = "widths", seeds: bool = False) -> str:
     """A study of ``n`` trials in ``root/studies/<name>.db`` with run folders under
     ``root/multirun``: every fifth trial refused (no run), every fourth pruned after one of its
-    three epochs; returns the storage URL."""
+    three epochs, completed ones with three ``seed_values`` when ``seeds``; returns the storage
+    URL."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     (root / "studies").mkdir(exist_ok=True)
     url = f"sqlite:///{root / 'studies' / f'{name}.db'}"
@@ -67,6 +68,8 @@ def make_study(root: Path, n: int = 12, name: str = "widths") -> str:
             trial.report(value, step)
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("test_acc", acc)
+        if seeds:
+            trial.set_user_attr("seed_values", [acc - 0.002, acc - 0.001, acc])
         if pruned:
             study.tell(trial, state=TrialState.PRUNED)
         else:
@@ -156,3 +159,14 @@ def test_a_storage_with_several_studies_needs_study(tmp_path, capsys):
     optuna.create_study(study_name="second", storage=url)
     assert "holds second, widths; choose one with --study NAME" in _error([url], capsys)
     assert main([url, "--study", study.study_name, "--no-run-reports"]) == 0
+
+
+def test_seed_repeats_give_mean_and_std_and_their_own_chart(tmp_path, study_page):
+    assert page_data(study_page)["study"]["seeds_chart"] == ""  # no trial has seed_values
+    page = report.write_study_page(make_study(tmp_path, n=4, seeds=True), run_reports=False)
+    trials = page_data(page)["study"]["trials"]
+    first = trials[0]
+    assert first["n_seeds"] == 3
+    assert first["seed_std"] == pytest.approx(0.001)
+    assert first["seed_mean"] == pytest.approx(first["value"])
+    assert "Pareto front of the means" in page.read_text()

@@ -235,8 +235,9 @@ def history(trials: pd.DataFrame, objective: str, direction: str) -> str:
         return _svg(fig)
 
 
-def seed_front(trials: pd.DataFrame, objective: str) -> str:
-    """Objective against parameter count, mean ± std over each trial's seed repeats."""
+def seed_front(trials: pd.DataFrame, objective: str, direction: str) -> str:
+    """Objective against parameter count, mean ± std over each trial's seed repeats, with the
+    Pareto front of the means (no other trial both smaller and better on average)."""
     with rc_context(STYLE):
         fig = Figure(figsize=(6.2, 3.6), layout="constrained")
         ax = fig.subplots()
@@ -251,10 +252,21 @@ def seed_front(trials: pd.DataFrame, objective: str) -> str:
             ecolor="#8c959f",
             elinewidth=1,
             capsize=2,
+            label="trial: mean ± std",
         )
+        sign = 1 if direction == "maximize" else -1
+        best, front = -np.inf, []
+        for _, row in rep.sort_values(["params_count", "seed_mean"]).iterrows():
+            if sign * row["seed_mean"] > best:
+                best = sign * row["seed_mean"]
+                front.append((row["params_count"], row["seed_mean"]))
+        if front:
+            xs, ys = zip(*front, strict=True)
+            ax.plot(xs, ys, drawstyle="steps-post", color="#24292f", lw=1, label="Pareto front")
         ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
         ax.set_xlabel("trainable parameters")
-        ax.set_ylabel(f"{objective} (mean ± std over seeds)")
+        ax.set_ylabel(f"{objective} over seeds")
+        fig.legend(loc="outside lower center", ncols=2, fontsize=8)
         return _svg(fig)
 
 

@@ -208,7 +208,7 @@ def study_view(study: optuna.Study, table: pd.DataFrame, objective: str) -> dict
         "history_chart": charts.history(history, objective, study.directions[0].name.lower())
         if len(history)
         else "",
-        "seeds_chart": charts.seed_front(history, objective)
+        "seeds_chart": charts.seed_front(history, objective, study.directions[0].name.lower())
         if len(history) and history["n_seeds"].gt(1).any()
         else "",
     }
