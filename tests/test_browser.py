@@ -8,6 +8,7 @@ Skipped only when no Chromium is installed; ``.ci/run`` installs Debian's ``chro
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
@@ -59,8 +60,10 @@ class Chromium:
         self._read, from_chrome = os.pipe()
 
         def on_fds_3_and_4() -> None:  # Chromium reads commands on fd 3, answers on fd 4
-            os.dup2(to_chrome, 3)
-            os.dup2(from_chrome, 4)
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (to_chrome, from_chrome)]
+            for fd, target in zip(high, (3, 4), strict=True):  # pipes may be 3 or 4 themselves
+                os.dup2(fd, target)
+                os.set_inheritable(target, True)
 
         with self._log.open("wb") as log:
             self._proc = subprocess.Popen(
@@ -68,7 +71,7 @@ class Chromium:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                pass_fds=(3, 4),
+                close_fds=False,  # only fds 3 and 4 are inheritable (PEP 446): no other fd leaks
                 preexec_fn=on_fds_3_and_4,
             )
         os.close(to_chrome)

@@ -149,7 +149,8 @@ def test_storage_command_refuses_bad_storages_and_studies_in_one_line(tmp_path, 
         tables_after = [r[0] for r in db.execute("SELECT name FROM sqlite_master")]
     assert tables_after == ["notes"]  # nothing added to someone else's database
     assert "holds no study 'nope' (it holds widths)" in _error([url, "--study", "nope"], capsys)
-    assert "could not be opened" in _error(["postgresql+nodriver://x/y"], capsys)
+    unreachable = _error(["postgresql+nodriver://me:secret@x/y"], capsys)
+    assert "could not be opened" in unreachable and "secret" not in unreachable
     assert "--study" in _error([str(tmp_path), "--study", "widths"], capsys)
 
 

@@ -28,7 +28,7 @@ from mnist_sweep import artifacts, models
 from mnist_sweep.record import DEFAULT_BUDGET, FINISHED, LEVELS, RUNNING
 from mnist_sweep.report import charts, live
 from mnist_sweep.report.collect import NoRunsError, collect, read_history, read_run, seed_groups
-from mnist_sweep.report.study import open_study, study_view, sweep_study
+from mnist_sweep.report.study import open_study, shown, study_view, sweep_study
 
 RUN_REPORT = "report.html"
 LEADERBOARD = "leaderboard.html"
@@ -396,7 +396,12 @@ def _objective(table: pd.DataFrame, study: optuna.Study) -> str:
 
 
 def _leaderboard_context(
-    title: str, path: Path, table: pd.DataFrame, state: dict[str, Any] | None, study: Any
+    heading: str,
+    title: str,
+    path: Path,
+    table: pd.DataFrame,
+    state: dict[str, Any] | None,
+    study: Any,
 ) -> dict[str, Any]:
     done = table["level"].isin(FINISHED) & table["test_acc"].notna()
     budgets = table["budget"].dropna()
@@ -408,6 +413,7 @@ def _leaderboard_context(
     return {
         "target_acc": target_acc,
         "max_epochs": int(max_epochs.mode().iloc[0]) if len(max_epochs) else None,
+        "heading": heading,
         "title": title,
         "path": str(path.resolve()),
         "has_val": bool(table["val_acc"].notna().any()),
@@ -426,10 +432,15 @@ def _leaderboard_context(
 
 
 def _write_page(
-    html: Path, title: str, table: pd.DataFrame, state: dict[str, Any] | None, study: Any
+    html: Path,
+    heading: str,
+    title: str,
+    table: pd.DataFrame,
+    state: dict[str, Any] | None,
+    study: Any,
 ) -> Path:
     """The page and its CSV (beside it, ``.csv``), each written atomically."""
-    context = _leaderboard_context(title, html.parent, table, state, study)
+    context = _leaderboard_context(heading, title, html.parent, table, state, study)
     page = _env.get_template("leaderboard.html.j2").render(context)
     csv = table[list(CSV_COLUMNS)].copy()
     csv[list(CSV_INTEGERS)] = csv[list(CSV_INTEGERS)].round().astype("Int64")
@@ -457,7 +468,8 @@ def write_leaderboard(path: Path, *, run_reports: bool = True) -> Path:
     if run_reports:
         write_run_reports(list(table["run_dir"]))
     study = _sweep_study(table)
-    return _write_page(path / LEADERBOARD, path.resolve().name, table, live.read(path), study)
+    title = path.resolve().name
+    return _write_page(path / LEADERBOARD, "Leaderboard", title, table, live.read(path), study)
 
 
 def write_study_page(
@@ -472,8 +484,8 @@ def write_study_page(
     run_dirs = [Path(d) for d in attrs if isinstance(d, str) and Path(d).is_dir()]
     if not run_dirs:
         raise NoRunsError(
-            f"no trial of study {study.study_name!r} in {url} points to a run folder that exists "
-            "(user attribute run_dir); build the page where the sweep's folders are."
+            f"no trial of study {study.study_name!r} in {shown(url)} points to a run folder "
+            "that exists (user attribute run_dir): were the sweep's folders moved or deleted?"
         )
     if out is None:
         database = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
@@ -482,4 +494,4 @@ def write_study_page(
     if run_reports:
         write_run_reports(list(table["run_dir"]))
     html = out / f"{study.study_name}.html"
-    return _write_page(html, f"study {study.study_name}", table, None, study)
+    return _write_page(html, f"Study {study.study_name}", shown(url), table, None, study)

@@ -40,6 +40,14 @@ class StudyError(UserError):
     """A storage URL that cannot be opened, or a study it does not hold."""
 
 
+def shown(url: str) -> str:
+    """A storage URL fit to print: its password, if any, masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL: nothing to hide
+        return url
+
+
 def _check_sqlite(url: str) -> None:
     """Refuse a SQLite file that does not exist or holds no Optuna tables: opening it through
     Optuna would create one, or add its tables to someone else's database."""
@@ -54,14 +62,14 @@ def _check_sqlite(url: str) -> None:
         return
     path = Path(parsed.database)
     if not path.is_file():
-        raise StudyError(f"{url!r}: {path} does not exist; give the .db file the sweep wrote.")
+        raise StudyError(f"{shown(url)!r}: {path} does not exist; give the .db a sweep wrote.")
     try:
         with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as db:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     except sqlite3.Error as exc:
-        raise StudyError(f"{url!r}: {path} is not a SQLite database ({exc}).") from exc
+        raise StudyError(f"{shown(url)!r}: {path} is not a SQLite database ({exc}).") from exc
     if "studies" not in tables:
-        raise StudyError(f"{url!r}: {path} holds no Optuna study (no 'studies' table).")
+        raise StudyError(f"{shown(url)!r}: {path} holds no Optuna study (no 'studies' table).")
 
 
 def open_study(url: str, name: str | None = None) -> optuna.Study:
@@ -72,16 +80,16 @@ def open_study(url: str, name: str | None = None) -> optuna.Study:
         names = optuna.get_all_study_names(storage=url)
     except Exception as exc:  # any way a storage can fail: syntax, driver, network, schema
         raise StudyError(
-            f"{url!r} could not be opened as an Optuna storage: {type(exc).__name__}: {exc}"
+            f"{shown(url)!r} could not be opened as an Optuna storage: {type(exc).__name__}: {exc}"
         ) from exc
     if name is None:
         if len(names) != 1:
             held = ", ".join(sorted(names)) or "no study"
-            raise StudyError(f"{url} holds {held}; choose one with --study NAME.")
+            raise StudyError(f"{shown(url)} holds {held}; choose one with --study NAME.")
         name = names[0]
     elif name not in names:
         held = ", ".join(sorted(names)) or "no study"
-        raise StudyError(f"{url} holds no study {name!r} (it holds {held}); fix --study.")
+        raise StudyError(f"{shown(url)} holds no study {name!r} (it holds {held}); fix --study.")
     return optuna.load_study(study_name=name, storage=url)
 
 
