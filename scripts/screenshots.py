@@ -72,8 +72,10 @@ def main() -> None:
         where.mkdir(parents=True, exist_ok=True)
         if not (where / "studies" / "widths.db").exists():
             run(["-m", "mnist_sweep", "-m", *SWEEP], where)
+        sweep_dir = next((where / "multirun").glob("*/*/"))
+        run(["-m", "mnist_sweep.report", str(sweep_dir)], where)  # as this version draws it
         run(["-m", "mnist_sweep.report", "sqlite:///studies/widths.db"], where)
-        leaderboard = next((where / "multirun").glob("*/*/leaderboard.html"))
+        leaderboard = sweep_dir / "leaderboard.html"
         chromium = Chromium(shutil.which("chromium") or "chromium", Path(tmp) / "profile")
         try:
             chromium.send(
