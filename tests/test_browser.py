@@ -385,6 +385,23 @@ def test_a_running_page_does_not_reload_while_runs_are_ticked(browser, tmp_path)
     assert "paused" in browser.js("document.querySelector('#live-pause').textContent")
 
 
+def test_a_running_page_that_stays_the_same_for_long_says_the_sweep_may_be_dead(browser, tmp_path):
+    sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", {0: {}})
+    live.start(sweep_dir, expected=2, reload_seconds=600)
+    page = report.write_leaderboard(sweep_dir, run_reports=False)
+    browser.open(page)
+    assert browser.js("document.querySelector('#live-quiet').hidden")
+    seen = {"generated": page_data(page)["live"]["generated"]}
+    browser.js(
+        "sessionStorage.setItem('leaderboard-version:' + location.pathname, JSON.stringify("
+        f"{{...{json.dumps(seen)}, since: Date.now() - 3600e3}}))"
+    )
+    browser.open(page)  # the same version of the page, first seen an hour ago
+    quiet = browser.js("document.querySelector('#live-quiet').textContent")
+    assert quiet.startswith("No job has ended for 60 min: the sweep may have been killed.")
+    assert browser.errors() == []
+
+
 @pytest.fixture(scope="module")
 def study_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The study view of a real 16-trial Optuna study over fake run folders."""

@@ -16,6 +16,8 @@ import pytest
 
 from mnist_sweep import models, report
 from mnist_sweep.report.__main__ import main
+from mnist_sweep.report.render import PARALLEL_REPORTS_FROM, write_run_reports
+from scripts.synthetic_runs import make_runs
 from tests.test_report import SEED_NET, SEED_NET_PARAMS, external_references, fake_run, tables
 
 SHARED = ["data.train_subset=512", "trainer.epochs=1"]  # overrides every job of a sweep has
@@ -295,3 +297,11 @@ def test_optuna_trials_of_one_study_merge_across_sweeps_with_trial_numbers(tmp_p
     header = tables(page.read_text())["leaderboard"][0]
     assert header[1:4] == ["#", "trial", "report"] and "val acc" in header
     assert page_data(page)["rows"]["name"] == ["trial 0", "trial 1", "trial 2", "trial 3"]
+
+
+def test_missing_run_reports_are_rebuilt_by_worker_processes_and_only_once(tmp_path):
+    sweep_dir = make_runs(tmp_path, 2 * PARALLEL_REPORTS_FROM)  # enough for two workers
+    run_dirs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+    assert write_run_reports(run_dirs) == len(run_dirs)
+    assert all((d / report.RUN_REPORT).is_file() for d in run_dirs)
+    assert write_run_reports(run_dirs) == 0  # all current now

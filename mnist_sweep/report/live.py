@@ -22,6 +22,14 @@ from mnist_sweep import artifacts
 STATE = "sweep-state.json"
 LOCK = ".leaderboard.lock"
 RUNNING, ENDED, STOPPED = "running", "ended", "stopped"
+# A running sweep's page warns that it may have been killed when no job has ended for this long:
+# a multiple of the longest job so far, and never less than the floor.
+QUIET_FACTOR, QUIET_FLOOR_SECONDS = 3, 600
+
+
+def quiet_after(longest_job_seconds: float | None) -> float:
+    """Seconds without a job ending after which a running sweep may have been killed."""
+    return max(QUIET_FLOOR_SECONDS, QUIET_FACTOR * (longest_job_seconds or 0))
 
 
 def start(sweep_dir: Path, expected: int | None, reload_seconds: float) -> None:

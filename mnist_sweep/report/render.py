@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import multiprocessing
 import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -57,6 +58,9 @@ CSV_COLUMNS = {
 }
 BOOKKEEPING_KEYS = ("search.study", "search.trial")  # differ in every trial: not a difference
 CSV_INTEGERS = ("params", "best_epoch", "epochs", "seed", "job_num", "trial")
+# Stale run reports per worker below which one process is quicker: a worker starts by importing
+# torch (seconds), a report takes about half a second.
+PARALLEL_REPORTS_FROM = 12
 log = logging.getLogger(__name__)
 
 
@@ -244,11 +248,13 @@ def write_run_reports(run_dirs: list[Path]) -> int:
     """Write ``report.html`` into every run lacking a current one, a worker process per core;
     returns how many were written."""
     stale = [d for d in run_dirs if _stale(d)]
-    workers = min(os.cpu_count() or 1, len(stale))
+    workers = min(os.cpu_count() or 1, len(stale) // PARALLEL_REPORTS_FROM)
     if workers < 2:
         problems = [_try_run_report(d) for d in stale]
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # forkserver: a sweep's own process has run torch, whose threads do not survive a fork
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             problems = list(pool.map(_try_run_report, stale))
     for run_dir, problem in zip(stale, problems, strict=True):
         if problem:
@@ -346,6 +352,8 @@ def page_data(
             "done": int((table["level"] != RUNNING).sum()),
             "expected": state.get("expected"),
             "reload_seconds": state.get("reload_seconds"),
+            "generated": datetime.now().isoformat(timespec="seconds"),
+            "quiet_after": live.quiet_after(table["wall_seconds"].max(skipna=True)),
         }
     return {
         "rows": {
