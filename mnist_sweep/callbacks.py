@@ -108,8 +108,6 @@ class LeaderboardCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         self._sweep_dir = None
-        if not sweep_dir.is_dir():  # the sweep was refused before any job ran
-            return
         live.finish(sweep_dir, live.ENDED)
         page = self._write(sweep_dir, run_reports=True)
         if page:
@@ -126,6 +124,9 @@ class LeaderboardCallback(Callback):
         try:
             with live.lock(sweep_dir):
                 return report.write_leaderboard(sweep_dir, run_reports=run_reports)
+        except report.NoRunsError:  # no job ran: the sweep was refused before its first
+            live.discard(sweep_dir)
+            return None
         except Exception as exc:  # a report problem must never fail a job or a finished sweep
             log.warning(
                 "%s not written (%s); build it with: python -m mnist_sweep.report %s",

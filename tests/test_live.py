@@ -136,3 +136,12 @@ def test_one_rewrite_at_500_runs_takes_about_a_second_or_less(tmp_path):
     start = time.perf_counter()
     _rewrite(sweep_dir)
     assert time.perf_counter() - start < 3.0  # about 0.4 s on a quiet 2-core machine
+
+
+def test_a_sweep_refused_before_its_first_job_leaves_no_folder(tmp_path):
+    sweep_dir = tmp_path / "multirun" / "2026-01-02" / "03-04-05-000001"
+    callback = LeaderboardCallback()
+    callback.on_multirun_start(hydra_config(sweep_dir, ["aug=none,rotate"]))
+    assert (sweep_dir / live.STATE).is_file()
+    callback._stopped()  # the sweeper raised before launching a job
+    assert not sweep_dir.exists() and (tmp_path / "multirun" / "2026-01-02").is_dir()

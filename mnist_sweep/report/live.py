@@ -12,7 +12,7 @@ import json
 import os
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,15 @@ def finish(sweep_dir: Path, state: str) -> None:
         return
     body = current | {"state": state, "ended_at": datetime.now().isoformat(timespec="seconds")}
     artifacts.write_json(sweep_dir / STATE, body)
+
+
+def discard(sweep_dir: Path) -> None:
+    """Remove the state and lock files of a sweep that ran no job, and its folder if that
+    leaves it empty: a refused sweep leaves no trace."""
+    for name in (STATE, LOCK):
+        (sweep_dir / name).unlink(missing_ok=True)
+    with suppress(OSError):  # something else is there: keep it
+        sweep_dir.rmdir()
 
 
 def _alive(pid: Any) -> bool:

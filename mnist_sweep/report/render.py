@@ -416,7 +416,12 @@ def _leaderboard_context(
     budget = int(budgets.mode().iloc[0]) if len(budgets) else DEFAULT_BUDGET.max_params
     target_acc = float(table["target_acc"].mode().iloc[0])
     max_epochs = table["max_epochs"].dropna()
-    view = study_view(study, table, _objective(table, study)) if study is not None else None
+    view = None
+    if study is not None:
+        try:
+            view = study_view(study, table, _objective(table, study))
+        except Exception as exc:  # a study this version cannot read: the runs still show
+            log.warning("no study view for %s: %s: %s", study.study_name, type(exc).__name__, exc)
     data = page_data(table, state, view)
     return {
         "target_acc": target_acc,
