@@ -171,3 +171,10 @@ def test_seed_repeats_give_mean_and_std_and_their_own_chart(tmp_path, study_page
     assert first["seed_std"] == pytest.approx(0.001)
     assert first["seed_mean"] == pytest.approx(first["value"])
     assert "Pareto front of the means" in page.read_text()
+
+
+def test_the_page_carries_only_the_config_values_that_differ_between_runs(study_page):
+    data = page_data(study_page)
+    assert data["config_keys"] == ["model.widths"]  # the only difference between the trials
+    widths = [values[0] for values in data["config"]]
+    assert len(widths) == 10 and all(len(w) == 7 for w in widths)

@@ -297,17 +297,14 @@ def _summary(table: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+def _flat(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """A config as ``{"a.b": value}``; lists stay whole values."""
-    if not isinstance(node, dict):
-        return {prefix: node}
     out: dict[str, Any] = {}
     for key, value in node.items():
-        out |= (
-            _flat(value, f"{prefix}{key}.")
-            if isinstance(value, dict)
-            else {f"{prefix}{key}": value}
-        )
+        if isinstance(value, dict):
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
     return out
 
 
@@ -320,8 +317,11 @@ def _config_differences(configs: pd.Series) -> tuple[list[str], list[list[Any]]]
         for key, value in (f or {}).items():
             plain = isinstance(value, str | int | float | bool) or value is None
             seen.setdefault(key, set()).add(value if plain else json.dumps(value, default=str))
+    known = [f for f in flat if f is not None]
     keys = [
-        k for k, v in seen.items() if len(v) > 1 or any(f is not None and k not in f for f in flat)
+        k
+        for k, v in seen.items()
+        if k not in BOOKKEEPING_KEYS and (len(v) > 1 or any(k not in f for f in known))
     ]
     return keys, [[f.get(k) for k in keys] if f is not None else None for f in flat]
 
