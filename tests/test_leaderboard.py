@@ -305,3 +305,11 @@ def test_missing_run_reports_are_rebuilt_by_worker_processes_and_only_once(tmp_p
     assert write_run_reports(run_dirs) == len(run_dirs)
     assert all((d / report.RUN_REPORT).is_file() for d in run_dirs)
     assert write_run_reports(run_dirs) == 0  # all current now
+
+
+def test_markup_in_an_override_stays_text_in_the_page_data(tmp_path):
+    tricky = "note=</script><!--<b>"
+    sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", {0: {"overrides": [tricky]}})
+    page = report.write_leaderboard(sweep_dir, run_reports=False)
+    assert page_data(page)["rows"]["changes"] == [[tricky]]
+    assert tricky not in page.read_text()

@@ -326,10 +326,11 @@ def _config_differences(configs: pd.Series) -> tuple[list[str], list[list[Any]]]
     return keys, [[f.get(k) for k in keys] if f is not None else None for f in flat]
 
 
-def _column(series: pd.Series, digits: int | None = None) -> list[Any]:
-    """A table column as JSON values: NaN becomes null, floats are rounded to ``digits``."""
-    if digits is None:
-        return [None if _missing(v) else v for v in series.tolist()]
+def _column(series: pd.Series, digits: int = 0) -> list[Any]:
+    """A numeric column as JSON values: NaN becomes null, numbers are rounded to ``digits``
+    (whole numbers without a decimal point)."""
+    if digits == 0:
+        return [None if _missing(v) else round(v) for v in series.tolist()]
     return [None if _missing(v) else round(float(v), digits) for v in series.tolist()]
 
 
@@ -345,6 +346,7 @@ def page_data(
     """Everything the page's script draws, as JSON: the runs by column, their curves, the
     config keys that differ between them, the sweep's live state and the study."""
     keys, values = _config_differences(table["config"])
+    longest = table["wall_seconds"].max()
     live_state = None
     if state is not None:
         live_state = {
@@ -353,7 +355,7 @@ def page_data(
             "expected": state.get("expected"),
             "reload_seconds": state.get("reload_seconds"),
             "generated": datetime.now().isoformat(timespec="seconds"),
-            "quiet_after": live.quiet_after(table["wall_seconds"].max(skipna=True)),
+            "quiet_after": live.quiet_after(None if np.isnan(longest) else float(longest)),
         }
     return {
         "rows": {
@@ -381,15 +383,15 @@ def page_data(
         "live": live_state,
         "study": study,
         "levels": LEVELS,
-        "colors": charts.COLORS | {f"trial_{k}": v for k, v in charts.TRIAL_COLORS.items()},
+        "colors": charts.COLORS,
         "target_acc": float(table["target_acc"].mode().iloc[0]),
     }
 
 
 def _json_script(data: dict[str, Any]) -> str:
-    """JSON safe inside a <script> element: no ``</`` that could close it early."""
+    """JSON safe inside a <script> element: no ``<`` that could close it or open a comment."""
     text = json.dumps(artifacts.finite(data), separators=(",", ":"), allow_nan=False, default=str)
-    return text.replace("</", "<\\/")
+    return text.replace("<", "\\u003c")
 
 
 def _objective(table: pd.DataFrame, study: optuna.Study) -> str:
