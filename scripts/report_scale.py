@@ -74,13 +74,12 @@ def main() -> None:
         median = statistics.median(rewrites)
         print(f"per-job rewrite at {args.live_runs} runs (median of 3): {median:.2f}")
 
-        reports = make_runs(root / "reports", args.reports)
-        dirs = sorted(p for p in reports.iterdir() if p.is_dir())
-        spent = timed(lambda: write_run_reports(dirs))
-        print(
-            f"{args.reports} missing run reports in parallel: {spent:.1f} "
-            f"({spent / args.reports:.2f} per run)"
-        )
+        n = args.reports
+        for name, workers in (("one process", 1), ("a worker per core", None)):
+            reports = make_runs(root / name, n)
+            dirs = sorted(p for p in reports.iterdir() if p.is_dir())
+            spent = timed(lambda dirs=dirs, workers=workers: write_run_reports(dirs, workers))
+            print(f"{n} missing run reports, {name}: {spent:.1f} ({spent / n:.2f} per run)")
 
 
 if __name__ == "__main__":

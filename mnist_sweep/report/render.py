@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import multiprocessing
 import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -58,9 +57,8 @@ CSV_COLUMNS = {
 }
 BOOKKEEPING_KEYS = ("search.study", "search.trial")  # differ in every trial: not a difference
 CSV_INTEGERS = ("params", "best_epoch", "epochs", "seed", "job_num", "trial")
-# Stale run reports per worker below which one process is quicker: a worker starts by importing
-# torch (seconds), a report takes about half a second.
-PARALLEL_REPORTS_FROM = 12
+# Stale run reports per worker below which one process is quicker than starting workers.
+PARALLEL_REPORTS_FROM = 4
 log = logging.getLogger(__name__)
 
 
@@ -244,17 +242,17 @@ def _try_run_report(run_dir: Path) -> str | None:
     return None
 
 
-def write_run_reports(run_dirs: list[Path]) -> int:
-    """Write ``report.html`` into every run lacking a current one, a worker process per core;
-    returns how many were written."""
+def write_run_reports(run_dirs: list[Path], workers: int | None = None) -> int:
+    """Write ``report.html`` into every run lacking a current one, with up to ``workers``
+    processes (default: one per core); returns how many were written."""
     stale = [d for d in run_dirs if _stale(d)]
-    workers = min(os.cpu_count() or 1, len(stale) // PARALLEL_REPORTS_FROM)
+    workers = min(workers or os.cpu_count() or 1, len(stale) // PARALLEL_REPORTS_FROM)
     if workers < 2:
         problems = [_try_run_report(d) for d in stale]
     else:
-        # forkserver: a sweep's own process has run torch, whose threads do not survive a fork
-        context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        # forked workers: a report draws with numpy and matplotlib, never with torch (whose
+        # threads a sweep's own process has started, and which do not survive a fork)
+        with ProcessPoolExecutor(max_workers=workers) as pool:
             problems = list(pool.map(_try_run_report, stale))
     for run_dir, problem in zip(stale, problems, strict=True):
         if problem:
