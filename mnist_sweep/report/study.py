@@ -75,22 +75,26 @@ def _check_sqlite(url: str) -> None:
 def open_study(url: str, name: str | None = None) -> optuna.Study:
     """Load study ``name`` from the storage at ``url`` (the only one there when None)."""
     _check_sqlite(url)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "Using an existing study" lines
     try:
         names = optuna.get_all_study_names(storage=url)
+        if name is None and len(names) == 1:
+            name = names[0]
+        if name in names:
+            return optuna.load_study(study_name=name, storage=url)
     except Exception as exc:  # any way a storage can fail: syntax, driver, network, schema
         raise StudyError(
             f"{shown(url)!r} could not be opened as an Optuna storage: {type(exc).__name__}: {exc}"
         ) from exc
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    if not names:
+        raise StudyError(f"{shown(url)} holds no study yet; run a search that stores it there.")
+    held = ", ".join(sorted(names))
     if name is None:
-        if len(names) != 1:
-            held = ", ".join(sorted(names)) or "no study"
-            raise StudyError(f"{shown(url)} holds {held}; choose one with --study NAME.")
-        name = names[0]
-    elif name not in names:
-        held = ", ".join(sorted(names)) or "no study"
-        raise StudyError(f"{shown(url)} holds no study {name!r} (it holds {held}); fix --study.")
-    return optuna.load_study(study_name=name, storage=url)
+        raise StudyError(f"{shown(url)} holds {held}; choose one with --study NAME.")
+    raise StudyError(f"{shown(url)} holds no study {name!r} (it holds {held}); fix --study.")
 
 
 def sweep_study(run_dir: Path) -> optuna.Study | None:
