@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test lint cluster-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest $(ARGS)
+
+cluster-test: setup   # a single-node Slurm on this machine runs a 4-trial search (root)
+	bash scripts/slurm_cluster_test.sh
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

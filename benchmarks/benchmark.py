@@ -146,8 +146,8 @@ def throughput(root: Path, images: int) -> dict:
     }
 
 
-def run_experiment(name: str, seed: int, out: Path) -> dict:
-    overrides = [] if name == "default" else [f"experiment={name}"]
+def run_experiment(name: str, seed: int, out: Path, extra: list[str]) -> dict:
+    overrides = ([] if name == "default" else [f"experiment={name}"]) + extra
     run_dir = out / f"{name}-seed{seed}"
     cmd = [
         sys.executable,
@@ -162,32 +162,105 @@ def run_experiment(name: str, seed: int, out: Path) -> dict:
     return {k: getattr(record, k) for k in RECORDED} | {"seed": seed}
 
 
-def time_to_target(experiments: list[str], seeds: list[int], out: Path) -> list[dict]:
-    """``name`` runs every seed in ``seeds``; ``name:0,1`` runs only the seeds it names."""
+PHASES = ("augment", "forward", "backward", "optimizer", "evaluate")
+FAMILIES = {  # aten op name fragments → layer family, first match wins
+    "convolution": "convolution",
+    "batch_norm": "BatchNorm",
+    "threshold_backward": "ReLU",
+    "clamp_min": "ReLU",
+    "relu": "ReLU",
+    "max_pool": "max-pool",
+    "grid_sampler": "augmentation (affine)",
+    "affine_grid": "augmentation (affine)",
+    "bmm": "augmentation (affine)",
+    "index": "batch slicing",
+    "log_softmax": "loss",
+    "nll_loss": "loss",
+    "addmm": "linear head",
+    "mm": "linear head",
+    "fill_": "zeroing buffers",
+    "copy_": "copies (bf16 casts, channels-last)",
+    "_to_copy": "copies (bf16 casts, channels-last)",
+    "div": "normalising, centring",
+    "sub": "normalising, centring",
+    "sgd": "optimizer",
+    "_foreach": "optimizer",
+}
+
+
+def profile_epoch(root: Path, images: int) -> dict:
+    """One epoch of the default recipe under ``torch.profiler``: the share of the step phases
+    (labelled in engine.fit) and of each layer family's own CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    overrides = [f"data.root={root}", f"data.train_subset={images}", "trainer.epochs=1"]
+    config = compose_config([*overrides, "device=cpu"])
+    with tempfile.TemporaryDirectory() as tmp, profile(activities=[ProfilerActivity.CPU]) as prof:
+        execute(config, Path(tmp) / "run")
+    events = prof.key_averages()
+    phase_time = {e.key: e.cpu_time_total for e in events if e.key in PHASES}
+    total = sum(phase_time.values())
+    families: dict[str, float] = {}
+    for e in events:
+        if e.key.startswith("aten::") or e.key.startswith("Optimizer"):
+            name = e.key.lower()
+            family = next((f for k, f in FAMILIES.items() if k in name), "other")
+            families[family] = families.get(family, 0.0) + e.self_cpu_time_total
+    own = sum(families.values())
+    return {
+        "images": images,
+        "threads": torch.get_num_threads(),
+        "phases": {p: phase_time.get(p, 0.0) / total for p in PHASES},
+        "families": dict(sorted(((f, t / own) for f, t in families.items()), key=lambda x: -x[1])),
+    }
+
+
+def parse_experiment(spec: str, seeds: list[int]) -> tuple[str, list[int]]:
+    """``name`` runs ``seeds``; ``name:0-9`` or ``name:0,3,5`` runs the seeds it names."""
+    name, _, only = spec.partition(":")
+    if not only:
+        return name, seeds
+    picked: list[int] = []
+    for part in only.split(","):
+        lo, _, hi = part.partition("-")
+        picked += list(range(int(lo), int(hi or lo) + 1))
+    return name, picked
+
+
+def time_to_target(
+    experiments: list[str], seeds: list[int], out: Path, extra: list[str]
+) -> list[dict]:
     table = []
     for spec in experiments:
-        name, _, only = spec.partition(":")
-        runs = [
-            run_experiment(name, s, out)
-            for s in ([int(x) for x in only.split(",")] if only else seeds)
-        ]
-        walls, accs = [r["wall_seconds"] for r in runs], [r["test_acc"] for r in runs]
-        trains = [r["train_seconds"] for r in runs]
+        name, chosen = parse_experiment(spec, seeds)
+        runs = [run_experiment(name, s, out, extra) for s in chosen]
+        accs = [r["test_acc"] for r in runs]
+        worst = min(runs, key=lambda r: r["test_acc"])
         table.append(
             {
                 "experiment": name,
+                "overrides": extra,
                 "params": runs[0]["params"],
                 "epochs": runs[0]["epochs"],
                 "precision": runs[0]["precision"],
                 "runs": runs,
-                "acc_median": statistics.median(accs),
-                "acc_worst": min(accs),
-                "train_median": statistics.median(trains),
-                "wall_median": statistics.median(walls),
-                "wall_worst": max(walls),
+                "acc_mean": statistics.mean(accs),
+                "acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+                "acc_worst": worst["test_acc"],
+                "worst_seed": worst["seed"],
+                "best_mean": statistics.mean(r["best_test_acc"] for r in runs),
+                "train_median": statistics.median(r["train_seconds"] for r in runs),
+                "wall_median": statistics.median(r["wall_seconds"] for r in runs),
             }
         )
     return table
+
+
+def seed_list(seeds: list[int]) -> str:
+    """0–9 for a run of consecutive seeds, else the seeds themselves."""
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}–{seeds[-1]}"
+    return ", ".join(map(str, seeds))
 
 
 def reached(row: dict) -> bool:
@@ -210,26 +283,52 @@ def markdown(result: dict) -> str:
             f"| {r['pipeline']} | {r['images_per_sec']:,.0f} | {r['ratio']:.2f} |"
             for r in result["throughput"]["rows"]
         ]
+    if "profile" in result:
+        prof = result["profile"]
+        lines += [
+            "",
+            f"**Where one epoch goes** (`torch.profiler`, the default recipe, one epoch over "
+            f"{prof['images']:,} images, {prof['threads']} threads; the profiler's own overhead "
+            "inflates every figure, so read the shares):",
+            "",
+            "| phase of a step | share | | layer family (self time) | share |",
+            "|---|---:|---|---|---:|",
+        ]
+        phases, families = list(prof["phases"].items()), list(prof["families"].items())
+        for i in range(max(len(phases), len(families))):
+            left = f"{phases[i][0]} | {100 * phases[i][1]:.1f} %" if i < len(phases) else " | "
+            right = (
+                f"{families[i][0]} | {100 * families[i][1]:.1f} %" if i < len(families) else " | "
+            )
+            lines.append(f"| {left} | | {right} |")
     if result.get("time_to_target"):
         lines += [
             "",
-            "**Time to target**: final-epoch test accuracy on all 10,000 test images; training "
+            "**Time to target**: final-epoch test accuracy on all 10,000 test images (mean ± std "
+            "over the seeds, and the worst seed); best-epoch accuracy only beside it; training "
             "seconds (the training passes alone) and wall seconds of the whole run (start-up, "
             "data, training, per-epoch evaluation, artifacts, report):",
             "",
-            "| experiment | params | epochs | precision | accuracy per seed | median "
-            "train s | median wall s | worst wall s | all ≥ 99.4 % |",
-            "|---|---:|---:|---|---|---:|---:|---:|:-:|",
+            "| experiment | params | epochs | precision | seeds | final accuracy, mean ± std | "
+            "worst seed | best-epoch mean | median train s | median wall s | all ≥ target |",
+            "|---|---:|---:|---|---|---:|---:|---:|---:|---:|:-:|",
         ]
         carried = sorted({t["stamp"] for t in result["time_to_target"] if "stamp" in t})
         for t in result["time_to_target"]:
-            accs = ", ".join(f"{100 * r['test_acc']:.2f}" for r in t["runs"])
             mark = " †" if "stamp" in t else ""
+            mark += "".join(f" `{o}`" for o in t.get("overrides", []))
+            seeds = [r["seed"] for r in t["runs"]]
             lines.append(
                 f"| `{t['experiment']}`{mark} | {t['params']:,} | {t['epochs']} | "
-                f"{t['precision']} | {accs} | {t['train_median']:.1f} | {t['wall_median']:.1f} | "
-                f"{t['wall_worst']:.1f} | {'yes' if reached(t) else 'no'} |"
+                f"{t['precision']} | {seed_list(seeds)} | {100 * t['acc_mean']:.2f} ± "
+                f"{100 * t['acc_std']:.2f} | {100 * t['acc_worst']:.2f} (seed {t['worst_seed']}) "
+                f"| {100 * t['best_mean']:.2f} | {t['train_median']:.1f} | "
+                f"{t['wall_median']:.1f} | {'yes' if reached(t) else 'no'} |"
             )
+        lines += ["", "Final-epoch accuracy per seed:", ""]
+        for t in result["time_to_target"]:
+            accs = ", ".join(f"{r['seed']}: {100 * r['test_acc']:.2f}" for r in t["runs"])
+            lines.append(f"- `{t['experiment']}`: {accs}")
         if carried:
             lines += ["", f"† carried over unchanged from the run of {', '.join(carried)}."]
     return "\n".join(lines) + "\n"
@@ -243,8 +342,14 @@ def carry(path: Path, names: list[str]) -> list[dict]:
     if missing:
         sys.exit(f"{path} has no time-to-target rows for {missing}; it has {sorted(rows)}.")
     carried = [{"stamp": earlier["stamp"]} | rows[n] for n in names]
-    for t in carried:  # rows written before the training-seconds column had only per-run figures
-        t.setdefault("train_median", statistics.median(r["train_seconds"] for r in t["runs"]))
+    for t in carried:  # rows written by earlier versions of this script lack some summaries
+        runs, accs = t["runs"], [r["test_acc"] for r in t["runs"]]
+        worst = min(runs, key=lambda r: r["test_acc"])
+        t.setdefault("train_median", statistics.median(r["train_seconds"] for r in runs))
+        t.setdefault("acc_mean", statistics.mean(accs))
+        t.setdefault("acc_std", statistics.stdev(accs) if len(accs) > 1 else 0.0)
+        t.setdefault("worst_seed", worst["seed"])
+        t.setdefault("best_mean", statistics.mean(r["best_test_acc"] for r in runs))
     return carried
 
 
@@ -262,11 +367,22 @@ def main() -> None:
         "--experiments",
         nargs="*",
         default=["default"],
-        help="experiment presets to time ('default' = no preset)",
+        help="experiment presets to time ('default' = no preset), each optionally with its "
+        "seeds: default:0-9 seed:0,1,2",
     )
-    p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    p.add_argument(
+        "--seeds", nargs="*", type=int, default=[0, 1, 2], help="for experiments without :SEEDS"
+    )
     p.add_argument("--images", type=int, default=60_000, help="images per throughput pass")
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="overrides added to every time-to-target run (shown in the table)",
+    )
     p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--skip-profile", action="store_true")
     p.add_argument("--readme", action="store_true", help="write the table into README.md")
     p.add_argument(
         "--carry",
@@ -283,7 +399,9 @@ def main() -> None:
     result: dict = {"stamp": stamp, "machine": machine()}
     if not args.skip_throughput:
         result["throughput"] = throughput(root, args.images)
-    result["time_to_target"] = time_to_target(args.experiments, args.seeds, out / "runs")
+    if not args.skip_profile:
+        result["profile"] = profile_epoch(root, args.images)
+    result["time_to_target"] = time_to_target(args.experiments, args.seeds, out / "runs", args.set)
     if args.carry:
         result["time_to_target"] += carry(Path(args.carry[0]), args.carry[1:])
     md = markdown(result)

@@ -14,11 +14,12 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from mnist_sweep.engine import TARGETS
 from mnist_sweep.errors import UserError
 from mnist_sweep.run import execute
+from mnist_sweep.search import epoch_monitor, unknown_pruner
 
 log = logging.getLogger("mnist_sweep")
 # launchers that run a batch of jobs at once on this machine, by their config's _target_
@@ -37,6 +38,7 @@ def job_threads(hc: DictConfig) -> int | None:
     affinity = getattr(os, "sched_getaffinity", None)  # Linux: the cores this process may use
     cpus = len(affinity(0)) if affinity else os.cpu_count() or 1
     batch = hc.sweeper.get("n_jobs") or hc.sweeper.get("max_batch_size") or cpus  # optuna, basic
+    batch *= len(hc.sweeper.get("seeds") or [0])  # the budget sweeper: a job per seed
     at_once = 1
     if hc.launcher._target_ in LOCAL_PARALLEL:
         workers = hc.launcher.get("n_jobs") or batch  # joblib's n_jobs; submitit runs the batch
@@ -58,7 +60,8 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     }
     run_dir = Path(hc.runtime.output_dir)
     try:
-        record = execute(cfg, run_dir, meta, threads=job_threads(hc))
+        monitor = epoch_monitor(hc.sweeper, cfg) if multirun else None  # a trial's pruning
+        record = execute(cfg, run_dir, meta, threads=job_threads(hc), on_epoch=monitor)
     except UserError as exc:
         log.error("%s", exc)
         if multirun:  # one refused, failed or diverged job must not stop the sweep
@@ -69,9 +72,12 @@ def main(cfg: DictConfig) -> float | list[float] | None:
             raise
         log.exception("run failed; recorded in %s, the sweep goes on", run_dir / "metrics.json")
         return None
-    objectives = OmegaConf.select(cfg, "search.objectives")  # a multi-objective search
+    objectives = hc.sweeper.get("objectives") if multirun else None  # a multi-objective search
     return record.objectives(list(objectives)) if objectives else record.objective()
 
 
 if __name__ == "__main__":
+    if problem := unknown_pruner(sys.argv[1:], Path(__file__).resolve().parents[1] / "conf"):
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
     main()

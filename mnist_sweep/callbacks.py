@@ -13,9 +13,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from mnist_sweep import report
+from mnist_sweep import loggers, report
+from mnist_sweep.errors import ConfigError
 from mnist_sweep.report import live
 
 log = logging.getLogger(__name__)
@@ -135,3 +136,27 @@ class LeaderboardCallback(Callback):
                 sweep_dir,
             )
             return None
+
+
+class LoggerCallback(Callback):
+    """The ``logger`` group for a whole multirun: a chosen tracker that is not installed (or
+    set wrong) is refused once, with one line and exit status 2, before any job runs; trackers
+    that group a sweep's runs (MLflow's parent run) open the group here and close it at the end."""
+
+    def __init__(self) -> None:
+        self.trackers = loggers.Loggers([])  # Hydra ends a multirun it refused at its start, too
+        self.sweep = Path()
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        node = OmegaConf.to_container(config.get("logger") or {}, resolve=True)
+        try:
+            loggers.check(node)
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        self.sweep = Path(config.hydra.sweep.dir).resolve()
+        self.trackers = loggers.build(node)
+        self.trackers.sweep_start(self.sweep, config.hydra.sweeper.get("study_name"))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self.trackers.sweep_end(self.sweep)

@@ -14,12 +14,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_sweep import checks
+from mnist_sweep import checks, loggers
 from mnist_sweep.augment import Augment
 from mnist_sweep.data import SOURCES, TRAIN_IMAGES
-from mnist_sweep.engine import DEVICES, PRECISIONS
+from mnist_sweep.engine import DEVICES, PRECISIONS, TARGETS
 from mnist_sweep.errors import ConfigError
-from mnist_sweep.models import parse
+from mnist_sweep.models import NATIVE, is_native, parse
 
 Rule = Callable[[str, Any], None]
 
@@ -73,6 +73,10 @@ def _settings(group: str, node: Mapping, rules: Mapping[str, Rule]) -> None:
             checks.number(f"{group}.{key}", value)
 
 
+def _matches(target: str, pattern: str) -> bool:
+    return target.startswith(pattern[:-1]) if pattern.endswith(".*") else target == pattern
+
+
 def to_plain(cfg: Mapping) -> dict[str, Any]:
     """A composed config as plain, resolved data; an unresolvable interpolation is a ConfigError."""
     if not isinstance(cfg, DictConfig):
@@ -93,6 +97,7 @@ def validate(cfg: Mapping) -> dict[str, Any]:
     checks.number("trainer.seed", t["seed"], 0, integer=True)
     checks.number("trainer.label_smoothing", t["label_smoothing"], 0, 1, hi_open=True)
     checks.number("trainer.grad_clip", t["grad_clip"], 0, lo_open=True, nullable=True)
+    checks.number("trainer.test_every", t["test_every"], 0, integer=True)
 
     o = plain["optim"]
     _positive("optim.lr", o.get("lr"))
@@ -118,6 +123,20 @@ def validate(cfg: Mapping) -> dict[str, Any]:
     checks.number("budget.max_epochs", b["max_epochs"], 1, integer=True, nullable=True)
     checks.number("budget.target_acc", b["target_acc"], 0, 1, lo_open=True)
 
-    parse(plain["model"])
+    allowed = plain.get("allowed_targets") or []
+    if not isinstance(allowed, list) or not all(isinstance(a, str) and a for a in allowed):
+        raise checks.refuse(
+            "allowed_targets", allowed, "a list of module prefixes, e.g. [my_models.*]"
+        )
+    if is_native(plain["model"]):
+        parse(plain["model"])
+    elif not any(_matches(plain["model"]["_target_"], a) for a in [*TARGETS, *allowed]):
+        target = plain["model"]["_target_"]
+        raise ConfigError(
+            f"model._target_={target!r} is not allowed: a config may name {NATIVE} or a class "
+            "under a prefix listed in allowed_targets; to train your own nn.Module, add "
+            f"allowed_targets=[{target.rsplit('.', 1)[0]}.*]."
+        )
     Augment(plain.get("aug"), background=0.0)
+    loggers.check(plain.get("logger"))
     return plain

@@ -11,7 +11,7 @@ import math
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
+from torch.profiler import record_function
 from tqdm import tqdm
 
 from mnist_sweep.augment import Augment
@@ -65,11 +66,15 @@ def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return platform.processor() or platform.machine()
 
 
-def build(group: str, node: Mapping, *args: object, **kwargs: object) -> object:
-    """Instantiate the ``_target_`` of a config group; a failure names the group and why."""
+def build(
+    group: str, node: Mapping, *args: object, allowed: Sequence[str] = (), **kwargs: object
+) -> object:
+    """Instantiate the ``_target_`` of a config group, which must be one of ``TARGETS`` or of the
+    user's ``allowed`` prefixes (config key ``allowed_targets``); a failure names the group and
+    why."""
     try:
-        return instantiate(node, *args, _execution_whitelist_=TARGETS, **kwargs)
-    except InstantiationException as exc:
+        return instantiate(node, *args, _execution_whitelist_=[*TARGETS, *allowed], **kwargs)
+    except (InstantiationException, ImportError) as exc:
         raise ConfigError(f"{group} could not be built from its config: {exc}") from exc
 
 
@@ -160,9 +165,11 @@ class History:
     train_seconds: float = 0.0
     images_seen: int = 0
     diverged: bool = False  # the training loss became NaN or infinite; stopped at the last row
+    stopped: bool = False  # ``on_epoch`` asked to stop (a search's pruner); after the last row
 
 
 @torch.inference_mode()
+@record_function("evaluate")
 def evaluate(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str, batch_size: int = 2000
 ) -> EvalResult:
@@ -200,9 +207,17 @@ def fit(
     precision: str,
     channels_last: bool,
     seed: int,
-    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    test_every: int = 1,
+    on_epoch: Callable[[dict[str, float]], bool | None] | None = None,
 ) -> History:
     """Train for ``epochs`` full passes; evaluate test (and validation) after every epoch.
+
+    The phases of a step are labelled (``augment``, ``forward``, ``backward``, ``optimizer``,
+    ``evaluate``) for ``torch.profiler``; the labels cost nothing when no profiler runs.
+    ``on_epoch`` gets each epoch's row; when it returns True, training stops there, with
+    ``history.stopped`` set. The test set is evaluated every ``test_every`` epochs (0: never
+    before) and always after the last epoch trained, so a search, which reads validation
+    accuracy, need not pay for test curves.
 
     A training loss that becomes NaN or infinite stops training after that epoch, with
     ``history.diverged`` set (checked once per epoch, where the loss is read anyway).
@@ -235,20 +250,23 @@ def fit(
         lr = optimizer.param_groups[0]["lr"]
         bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not progress)
         for idx in _batches(n, batch_size, g, device):
-            x, y = data.train_x[idx], data.train_y[idx]
-            if augment:
-                x = augment(x, g)
-            x = x.contiguous(memory_format=layout)
-            with autocast(device, precision):
+            with record_function("augment"):
+                x, y = data.train_x[idx], data.train_y[idx]
+                if augment:
+                    x = augment(x, g)
+                x = x.contiguous(memory_format=layout)
+            with record_function("forward"), autocast(device, precision):
                 out = model(x)
                 loss = F.cross_entropy(out.float(), y, label_smoothing=label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-            if per_batch:
-                scheduler.step()
+            with record_function("backward"):
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+            with record_function("optimizer"):
+                if grad_clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+                if per_batch:
+                    scheduler.step()
             loss_sum += loss.detach()
             correct += (out.detach().argmax(1) == y).sum()
             bar.update()
@@ -268,14 +286,20 @@ def fit(
             history.rows.append(row)
             history.diverged = True
             break
-        history.test = evaluate(model, data.test_x, data.test_y, precision)
-        row |= {"test_loss": history.test.loss, "test_acc": history.test.acc}
+        if test_every and epoch % test_every == 0 or epoch == epochs:
+            history.test = evaluate(model, data.test_x, data.test_y, precision)
+            row |= {"test_loss": history.test.loss, "test_acc": history.test.acc}
         if data.val_x is not None:
             history.val = evaluate(model, data.val_x, data.val_y, precision)
             row |= {"val_loss": history.val.loss, "val_acc": history.val.acc}
         if not per_batch:
             scheduler.step(row.get("val_loss", row["train_loss"]))
         history.rows.append(row)
-        if on_epoch:
-            on_epoch(row)
+        if on_epoch and on_epoch(row):
+            history.stopped = True
+            break
+    last = history.rows[-1] if history.rows else None
+    if last and not history.diverged and "test_acc" not in last:  # stopped between test epochs
+        history.test = evaluate(model, data.test_x, data.test_y, precision)
+        last |= {"test_loss": history.test.loss, "test_acc": history.test.acc}
     return history

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -17,11 +17,19 @@ from typing import Any
 
 import torch
 
-from mnist_sweep import artifacts, data, engine, models, report
+from mnist_sweep import artifacts, data, engine, loggers, models, report
 from mnist_sweep.augment import Augment
 from mnist_sweep.config import validate
 from mnist_sweep.errors import BudgetError, DivergedError, UserError
-from mnist_sweep.record import COMPLETED, DIVERGED, FAILED, OVER_BUDGET, Budget, RunRecord
+from mnist_sweep.record import (
+    COMPLETED,
+    DIVERGED,
+    FAILED,
+    OVER_BUDGET,
+    PRUNED,
+    Budget,
+    RunRecord,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,31 +39,45 @@ def execute(
     run_dir: Path,
     meta: Mapping[str, Any] | None = None,
     threads: int | None = None,
+    on_epoch: Callable[[Mapping[str, float]], bool] | None = None,
 ) -> RunRecord:
     """Train one model as ``cfg`` says, leave every artifact in ``run_dir``, return its record.
 
     ``meta`` holds RunRecord fields recorded as given (``overrides``, ``choices``, ``job_num``).
     ``threads`` is the torch thread count when ``device.threads`` is null (None: torch's
     default). User errors are recorded in metrics.json (status ``over_budget`` or ``failed``)
-    and re-raised; a run whose loss diverged keeps its files and raises DivergedError.
+    and re-raised; a run whose loss diverged keeps its files and raises DivergedError. The
+    trackers of the ``logger`` group see the run start, every epoch and its end, whatever it was.
+    ``on_epoch`` (a search's pruning monitor) gets every epoch's row; when it answers True the
+    run stops there with status ``pruned``, keeping its files and report.
     """
     start = time.perf_counter()
     artifacts.claim(run_dir)
     record = RunRecord(started_at=datetime.now().isoformat(timespec="seconds"), **(meta or {}))
+    trackers = loggers.Loggers([])
     try:
         plain = validate(cfg)
+        trackers = loggers.build(plain.get("logger"))
         budget = Budget.of(plain["budget"])
         trainer = plain["trainer"]
-        record.params = models.count_params(plain["model"])
-        record.macs = models.macs(plain["model"])
+        allowed = plain["allowed_targets"]
+        table = models.describe(plain["model"], allowed)  # before training, weights on meta
+        record.params = sum(layer.params for layer in table)
+        record.macs = sum(layer.macs for layer in table)
         record.epochs, record.seed = trainer["epochs"], trainer["seed"]
         record.precision = plain["device"]["precision"]
         record.budget = asdict(budget)
         search = plain.get("search") or {}  # an Optuna trial: its study and trial number
         record.study, record.trial = search.get("study"), search.get("trial")
+        trackers.start(plain, record, run_dir)
         budget.check(record.params, record.epochs)
         record.write(run_dir)
-        _train(plain, run_dir, record, threads)
+
+        def epoch_done(row: Mapping[str, float]) -> bool:
+            trackers.epoch(row)
+            return bool(on_epoch and on_epoch(row))
+
+        _train(plain, run_dir, record, threads, epoch_done)
     except BaseException as exc:
         record.status = OVER_BUDGET if isinstance(exc, BudgetError) else FAILED
         record.error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
@@ -63,12 +85,17 @@ def execute(
         record.write(run_dir)
         if isinstance(exc, Exception):  # not on Ctrl-C
             _write_report(run_dir)
+        trackers.end(record, run_dir)
         raise
     record.wall_seconds = round(time.perf_counter() - start, 3)
     record.write(run_dir)
     _write_report(run_dir)
+    trackers.end(record, run_dir)
     if record.status == DIVERGED:
         raise DivergedError(f"{record.error} Its files are in {run_dir}.")
+    if record.status == PRUNED:
+        log.info("%s Its files are in %s.", record.error, run_dir)
+        return record
     log.info(
         "done: test accuracy %.2f%% (final epoch %d), %s parameters, %.1f s, run dir %s",
         100 * record.test_acc,
@@ -88,7 +115,13 @@ def _write_report(run_dir: Path) -> None:
         log.warning("%s not written: %s: %s", report.RUN_REPORT, type(exc).__name__, exc)
 
 
-def _train(plain: dict[str, Any], run_dir: Path, record: RunRecord, threads: int | None) -> None:
+def _train(
+    plain: dict[str, Any],
+    run_dir: Path,
+    record: RunRecord,
+    threads: int | None,
+    on_epoch: Callable[[Mapping[str, float]], bool],
+) -> None:
     dev_cfg, trainer, data_cfg = plain["device"], plain["trainer"], plain["data"]
     device = engine.resolve_device(dev_cfg["name"])
     if dev_cfg["threads"] or threads:
@@ -106,18 +139,21 @@ def _train(plain: dict[str, Any], run_dir: Path, record: RunRecord, threads: int
         device=device,
     )
     torch.manual_seed(trainer["seed"])
-    model = engine.build("model", plain["model"]).to(device)
+    model = engine.build("model", plain["model"], allowed=plain["allowed_targets"]).to(device)
     record.params = models.trainable_params(model)
     background = -data_cfg["mean"] / data_cfg["std"]
 
-    def progress(row: dict[str, float]) -> None:
+    def progress(row: dict[str, float]) -> bool:
         line = (
             f"epoch {row['epoch']}/{trainer['epochs']}  loss {row['train_loss']:.4f}  "
-            f"train {row['train_acc']:.2%}  test {row['test_acc']:.2%}"
+            f"train {row['train_acc']:.2%}"
         )
+        if "test_acc" in row:
+            line += f"  test {row['test_acc']:.2%}"
         if "val_acc" in row:
             line += f"  val {row['val_acc']:.2%}"
         log.info("%s  lr %.4g  %.1fs", line, row["lr"], row["seconds"])
+        return on_epoch(row)
 
     history = engine.fit(
         model,
@@ -132,6 +168,7 @@ def _train(plain: dict[str, Any], run_dir: Path, record: RunRecord, threads: int
         precision=dev_cfg["precision"],
         channels_last=dev_cfg["channels_last"],
         seed=trainer["seed"],
+        test_every=trainer["test_every"],
         on_epoch=progress,
     )
 
@@ -151,8 +188,14 @@ def _train(plain: dict[str, Any], run_dir: Path, record: RunRecord, threads: int
             f"(now {plain['optim']['lr']}) or set trainer.grad_clip."
         )
         return
-    best = max(rows, key=lambda r: r["test_acc"])
+    best = max((r for r in rows if "test_acc" in r), key=lambda r: r["test_acc"])
     record.status = COMPLETED
+    if history.stopped:
+        record.status = PRUNED
+        record.error = (
+            f"pruned by the search's pruner after epoch {len(rows)} of {trainer['epochs']}; its "
+            "numbers are that epoch's."
+        )
     record.test_acc, record.test_loss = rows[-1]["test_acc"], rows[-1]["test_loss"]
     record.best_test_acc, record.best_epoch = best["test_acc"], best["epoch"]
     record.val_acc, record.val_loss = rows[-1].get("val_acc"), rows[-1].get("val_loss")

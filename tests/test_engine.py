@@ -119,3 +119,21 @@ def test_cpu_name_is_the_model_name_from_cpuinfo_or_the_platform_fallback(tmp_pa
     assert engine.cpu_name(cpuinfo) == "AMD EPYC 9B14"
     missing = engine.cpu_name(tmp_path / "absent")
     assert missing and missing == (platform.processor() or platform.machine())
+
+
+def test_test_every_zero_evaluates_the_test_set_only_after_the_last_epoch():
+    rows = fit("none", val=True, epochs=3, test_every=0).rows
+    assert ["test_acc" in r for r in rows] == [False, False, True]
+    assert all("val_acc" in r for r in rows)
+    assert ["test_acc" in r for r in fit("none", epochs=4, test_every=2).rows] == [
+        False,
+        True,
+        False,
+        True,
+    ]
+
+
+def test_a_run_stopped_between_test_epochs_still_ends_with_a_test_evaluation():
+    history = fit("none", val=True, epochs=3, test_every=0, on_epoch=lambda row: True)
+    assert history.stopped and len(history.rows) == 1
+    assert "test_acc" in history.rows[0] and history.test is not None

@@ -120,7 +120,7 @@ def _architecture(config: dict[str, Any] | None) -> tuple[list[models.Layer], st
     if not config or not isinstance(config.get("model"), dict):
         return [], "no model config (.hydra/config.yaml is missing or unreadable)"
     try:
-        return models.layers(models.parse(config["model"])), ""
+        return models.describe(config["model"], config.get("allowed_targets") or []), ""
     except Exception as exc:  # a config this version cannot build: say why, keep the page
         return [], f"the model config does not describe a network: {exc}"
 

@@ -1,0 +1,237 @@
+"""``python -m mnist_sweep.confirm STORAGE``: re-train a finished study's best trials on held-out
+seeds and report their final-epoch test accuracy.
+
+A search chooses on validation accuracy; this is where its choice meets the test set, once, with
+seeds the search never used. Each of the ``--top`` best completed trials is re-trained with its own
+config on all 60,000 training images (no validation split) once per ``--seeds`` seed. The runs land
+in one sweep folder, ``multirun/<date>/<time>/<job>/``, with its leaderboard, and the study gets a
+user attribute per confirmed trial, ``confirmed/<trial number>`` (Optuna keeps finished trials
+read-only): seeds, test accuracy per seed, mean, std, worst and the sweep folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
+
+from mnist_sweep import report
+from mnist_sweep.errors import UserError
+from mnist_sweep.record import RunRecord
+from mnist_sweep.run import execute
+from mnist_sweep.storage import JOURNAL, hide_password, open_storage
+
+log = logging.getLogger("mnist_sweep.confirm")
+CONF = Path(__file__).resolve().parents[1] / "conf"
+DEFAULT_SEEDS = (1000, 1001, 1002)
+# overrides of a trial's job that a confirmation run replaces or drops
+DROPPED = (
+    "++search.study=",
+    "++search.trial=",
+    "trainer.seed=",
+    "data.val_size=",
+    "data.train_subset=",
+)
+FULL_DATA = ["data.val_size=0", "data.train_subset=null"]
+
+
+class ConfirmError(UserError):
+    """A storage, study or seed list that cannot be confirmed; the message says why."""
+
+
+def open_study(url: str, name: str | None) -> optuna.Study:
+    shown = hide_password(url)
+    if not url.startswith(JOURNAL):
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
+            raise ConfirmError(f"no study storage at {shown}: {parsed.database} does not exist.")
+    elif not Path(url[len(JOURNAL) :]).is_file():
+        raise ConfirmError(f"no study storage at {shown}: the journal file does not exist.")
+    storage = open_storage(url)
+    names = optuna.get_all_study_names(storage)
+    if name is None:
+        if len(names) != 1:
+            raise ConfirmError(
+                f"{shown} holds {len(names)} studies ({', '.join(names) or 'none'}); name one "
+                "with --study NAME."
+            )
+        name = names[0]
+    if name not in names:
+        raise ConfirmError(f"{shown} has no study {name!r}; it has: {', '.join(names) or 'none'}.")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def best_trials(study: optuna.Study, top: int) -> list[FrozenTrial]:
+    """The ``top`` best completed trials: by value, or the Pareto front for several objectives
+    (ordered by the first one)."""
+    done = [t for t in study.get_trials(states=(TrialState.COMPLETE,)) if t.values]
+    if not done:
+        raise ConfirmError(
+            f"study {study.study_name!r} has no completed trial to confirm "
+            f"({len(study.trials)} trials, none finished)."
+        )
+    maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    pool = study.best_trials if len(study.directions) > 1 else done
+    return sorted(pool, key=lambda t: t.values[0], reverse=maximize)[:top]
+
+
+def search_seeds(trials: list[FrozenTrial]) -> set[int]:
+    """Every training seed the study's trials used (their run folders' records)."""
+    seeds: set[int] = set()
+    for trial in trials:
+        seeds.update(trial.user_attrs.get("seeds") or [])
+        run_dir = trial.user_attrs.get("run_dir")
+        if run_dir:
+            try:
+                record = RunRecord.read(Path(run_dir))
+            except (OSError, ValueError):
+                continue
+            if record.seed is not None:
+                seeds.add(record.seed)
+    return seeds
+
+
+def trial_overrides(trial: FrozenTrial) -> list[str]:
+    """The overrides its job ran with, minus bookkeeping, seed and data split."""
+    run_dir = trial.user_attrs.get("run_dir")
+    path = Path(run_dir or "") / ".hydra" / "overrides.yaml"
+    if not run_dir or not path.is_file():
+        raise ConfirmError(
+            f"trial {trial.number} has no readable job overrides ({path}); its run folder was "
+            "moved or deleted, so its config cannot be rebuilt."
+        )
+    return [str(o) for o in OmegaConf.load(path) if not str(o).startswith(DROPPED)]
+
+
+def run_one(overrides: list[str], run_dir: Path, job: int) -> RunRecord:
+    """Compose conf/ with ``overrides`` as the CLI would, keep it beside the run, train it."""
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        cfg = compose("config", overrides=overrides)
+    (run_dir / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+    OmegaConf.save(OmegaConf.create(overrides), run_dir / ".hydra" / "overrides.yaml")
+    try:
+        return execute(cfg, run_dir, {"overrides": overrides, "job_num": job})
+    except UserError as exc:  # recorded in the run's metrics.json; the others go on
+        log.error("job %d: %s", job, exc)
+        return RunRecord.read(run_dir)
+
+
+def confirm(
+    url: str,
+    study_name: str | None,
+    top: int,
+    seeds: list[int],
+    extra: list[str],
+    out: Path,
+) -> list[dict[str, Any]]:
+    study = open_study(url, study_name)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfirmError(f"--seeds {seeds} must name at least one seed, each once.")
+    used = search_seeds(study.trials) & set(seeds)
+    if used:
+        raise ConfirmError(
+            f"--seeds {seeds} overlap the seeds the search trained with ({sorted(used)}); a "
+            "confirmation needs seeds that played no part in choosing. Pick others."
+        )
+    chosen = best_trials(study, top)
+    plans = [(t, trial_overrides(t)) for t in chosen]  # every config rebuilt before training
+    sweep = out / datetime.now().strftime("%Y-%m-%d") / datetime.now().strftime("%H-%M-%S-%f")
+    log.info(
+        "confirming %d trials of %r with seeds %s in %s",
+        len(chosen),
+        study.study_name,
+        seeds,
+        sweep,
+    )
+    results, job = [], 0
+    for trial, base in plans:
+        accs = []
+        for seed in seeds:
+            overrides = [*base, *FULL_DATA, f"trainer.seed={seed}", *extra]
+            record = run_one(overrides, sweep / str(job), job)
+            accs.append(record.test_acc)
+            job += 1
+        finished = [a for a in accs if a is not None]
+        summary = {
+            "trial": trial.number,
+            "value": trial.values[0],
+            "params": trial.user_attrs.get("params"),
+            "seeds": seeds,
+            "test_acc": accs,
+            "mean": statistics.mean(finished) if finished else None,
+            "std": statistics.stdev(finished) if len(finished) > 1 else None,
+            "worst": min(finished) if finished else None,
+            "sweep": str(sweep.resolve()),
+        }
+        study.set_user_attr(f"confirmed/{trial.number}", summary)
+        results.append(summary)
+    report.write_leaderboard(sweep)
+    return results
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mnist_sweep.confirm",
+        description="Re-train the best trials of a study on all training images with held-out "
+        "seeds; report final-epoch test accuracy per seed, mean ± std and the worst seed.",
+    )
+    parser.add_argument("storage", help="the study's storage URL, e.g. sqlite:///studies/arch.db")
+    parser.add_argument("--study", help="the study's name (needed when the storage holds several)")
+    parser.add_argument("--top", type=int, default=1, help="how many of the best trials (1)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_SEEDS),
+        help=f"training seeds the search never used ({' '.join(map(str, DEFAULT_SEEDS))})",
+    )
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="overrides for every confirmation run, e.g. trainer.epochs=7",
+    )
+    parser.add_argument("--out", type=Path, default=Path("multirun"), help="parent of the sweep")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    if args.top < 1:
+        print(f"error: --top {args.top} must be at least 1.", file=sys.stderr)
+        return 2
+    try:
+        results = confirm(args.storage, args.study, args.top, args.seeds, args.set, args.out)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("| trial | params | search value | test accuracy per seed | mean ± std | worst |")
+    print("|---:|---:|---:|---|---:|---:|")
+    for r in results:
+        per_seed = ", ".join(
+            f"{s}: {_pct(a)}" for s, a in zip(r["seeds"], r["test_acc"], strict=True)
+        )
+        spread = "" if r["std"] is None else f" ± {_pct(r['std'])}"
+        print(
+            f"| {r['trial']} | {r['params'] or '—'} | {r['value']:.4f} | {per_seed} | "
+            f"{_pct(r['mean'])}{spread} | {_pct(r['worst'])} |"
+        )
+    print(f"runs and leaderboard: {results[0]['sweep']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

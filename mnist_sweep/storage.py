@@ -1,0 +1,107 @@
+"""Optuna storages from the URL in ``hydra.sweeper.storage``: which engine, which driver, and one
+clear line when it cannot be opened.
+
+* ``sqlite:///studies/widths.db`` — one file on a local disk; several processes on one machine
+  share it. Never on NFS or another network filesystem (SQLite's locks are not safe there).
+* ``journal:///shared/studies/widths.log`` — Optuna's journal file (``JournalStorage``): no server,
+  for a cluster whose nodes share a filesystem; appends under a file lock.
+* ``postgresql://user:password@host/db`` (or any SQLAlchemy RDB URL) — a database server shared by
+  any number of workers on any number of machines. PostgreSQL needs the ``postgres`` extra
+  (psycopg 3): ``pip install -e '.[postgres]'``.
+
+RDB storages get Optuna's heartbeat: a trial whose process stopped beating for two intervals is
+failed by the next process that opens the study, and re-tried once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+from optuna.storages import (
+    BaseStorage,
+    JournalStorage,
+    RDBStorage,
+    RetryHeartbeatStaleTrialCallback,
+)
+from optuna.storages.journal import JournalFileBackend
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from mnist_sweep.errors import ConfigError
+
+JOURNAL = "journal://"
+ATTEMPTS = 3  # processes that create a new RDB storage at once race; the losers try again
+CONNECT_TIMEOUT = 5  # seconds to reach a database server before giving up
+POSTGRES_EXTRA = "pip install -e '.[postgres]'"
+
+
+def hide_password(url: str) -> str:
+    """The URL as it may be shown in a log or an error."""
+    if url.startswith(JOURNAL):
+        return url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can parse: show it as given
+        return url
+
+
+def _rdb_url(url: str) -> str:
+    """``postgresql://`` with the installed driver: SQLAlchemy picks psycopg2 by default, the
+    ``postgres`` extra installs psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg2") is None:
+        if importlib.util.find_spec("psycopg") is None:
+            raise ConfigError(
+                f"hydra.sweeper.storage={hide_password(url)!r} needs a PostgreSQL driver, "
+                f"and none is installed; install the extra: {POSTGRES_EXTRA}"
+            )
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def open_storage(url: str, heartbeat_interval: int | None = None) -> BaseStorage:
+    """The storage behind ``url``; raises ConfigError naming the URL (password hidden) and why."""
+    shown = hide_password(url)
+    try:
+        if url.startswith(JOURNAL):
+            path = Path(url[len(JOURNAL) :])
+            if url.endswith("/") or path.is_dir():
+                raise ValueError("a journal URL names a file: journal:///path/to/study.log")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return JournalStorage(JournalFileBackend(str(path)))
+        rdb = _rdb_url(url)
+        parsed = make_url(rdb)
+        engine_kwargs = {}
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database not in (None, "", ":memory:"):
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            engine_kwargs = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
+        heartbeat = {}
+        if heartbeat_interval:
+            heartbeat = {
+                "heartbeat_interval": heartbeat_interval,
+                "grace_period": 2 * heartbeat_interval,
+                "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=1),
+            }
+        for attempt in range(1, ATTEMPTS):
+            try:
+                return RDBStorage(rdb, engine_kwargs=engine_kwargs, **heartbeat)
+            except DBAPIError as exc:
+                if "password" in str(exc) or "could not" in str(exc):
+                    raise  # a wrong password or an unreachable host does not get better
+                time.sleep(attempt)
+        return RDBStorage(rdb, engine_kwargs=engine_kwargs, **heartbeat)
+    except ConfigError:
+        raise
+    except Exception as exc:  # any way a storage can fail: syntax, driver, network, disk
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = (lines[0] if lines else type(exc).__name__).rstrip(".")
+        raise ConfigError(
+            f"hydra.sweeper.storage={shown!r} could not be opened: {type(exc).__name__}: "
+            f"{reason}. Use sqlite:///path/to/study.db (a local disk), "
+            "journal:///shared/path/study.log (a shared filesystem, no server) or an RDB URL such "
+            f"as postgresql://user:password@host/db (its driver installed: {POSTGRES_EXTRA})."
+        ) from exc

@@ -1,0 +1,176 @@
+"""The budget sweeper's pruning, seed repeats, refilled slots, heartbeat and its bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.pruners import ThresholdPruner
+from optuna.storages import RDBStorage
+from optuna.trial import TrialState
+
+from mnist_sweep import report
+from mnist_sweep.search import PRUNED_AT, EpochMonitor
+from tests.test_search import SEARCH, load, sweep_dirs
+
+# a pruner that stops every trial after its first epoch, so a test knows what to expect
+PRUNE_ALL = [
+    "hydra.sweeper.pruner._target_=optuna.pruners.ThresholdPruner",
+    "++hydra.sweeper.pruner.lower=1.0",
+    "trainer.epochs=2",
+]
+
+
+def metrics(trial: optuna.trial.FrozenTrial, key: str = "run_dir") -> dict:
+    return json.loads((Path(trial.user_attrs[key]) / "metrics.json").read_text())
+
+
+def test_a_pruned_trial_stops_keeps_its_files_and_the_study_has_its_curve(cli, tmp_path):
+    done = cli(*SEARCH, *PRUNE_ALL, "hydra.sweeper.n_trials=2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = load(tmp_path).trials
+    assert [t.state for t in trials] == [TrialState.PRUNED] * 2
+    for t in trials:
+        m = metrics(t)
+        assert (m["status"], m["epochs"], m["epochs_run"]) == ("pruned", 2, 1)
+        assert t.intermediate_values == {1: m["val_acc"]} and t.user_attrs[PRUNED_AT] == 1
+        run_dir = Path(t.user_attrs["run_dir"])
+        assert (run_dir / "model.pt").is_file() and (run_dir / report.RUN_REPORT).is_file()
+        history = list(csv.DictReader((run_dir / "history.csv").open()))
+        assert len(history) == 1
+    rows = list(csv.DictReader((sweep_dirs(tmp_path)[0] / report.LEADERBOARD_CSV).open()))
+    assert [r["status"] for r in rows] == ["pruned", "pruned"]
+
+
+def test_trials_in_joblib_workers_are_pruned_and_each_slot_refills_on_its_own(cli, tmp_path):
+    args = [a for a in SEARCH if not a.startswith("device.threads")]
+    done = cli(
+        *args,
+        *PRUNE_ALL,
+        "hydra/launcher=joblib",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.n_trials=3",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("is launching 1 jobs") == 3  # a trial per launch, 2 workers
+    trials = load(tmp_path).trials
+    assert [t.state for t in trials] == [TrialState.PRUNED] * 3
+    assert all(t.intermediate_values == {1: metrics(t)["val_acc"]} for t in trials)
+
+
+def test_two_processes_sharing_one_study_prune_their_trials(mnist_root, tmp_path):
+    env = {**os.environ, "MNIST_SWEEP_DATA": str(mnist_root)}
+    command = [sys.executable, "-m", "mnist_sweep", *SEARCH, *PRUNE_ALL, "hydra.sweeper.n_trials=1"]
+    procs = [
+        subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    trials = load(tmp_path).trials
+    assert [t.state for t in trials] == [TrialState.PRUNED] * 2
+    assert all(t.intermediate_values == {1: metrics(t)["val_acc"]} for t in trials)
+
+
+def test_each_proposal_trains_once_per_seed_and_the_objective_is_their_mean(cli, tmp_path):
+    done = cli(*SEARCH, "hydra.sweeper.seeds=[3,4]", "hydra.sweeper.n_trials=1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    (trial,) = load(tmp_path).trials
+    runs = [
+        json.loads((Path(d) / "metrics.json").read_text()) for d in trial.user_attrs["run_dirs"]
+    ]
+    assert [m["seed"] for m in runs] == [3, 4]
+    values = [m["val_acc"] for m in runs]
+    assert trial.value == pytest.approx(statistics.fmean(values))
+    assert trial.user_attrs["seed_values"] == {"3": values[0], "4": values[1]}
+    assert trial.user_attrs["seed_std"] == pytest.approx(statistics.pstdev(values))
+
+
+def test_seed_jobs_report_their_running_mean_and_one_prune_stops_every_seed(tmp_path):
+    storage = RDBStorage(f"sqlite:///{tmp_path}/s.db")
+    study = optuna.create_study(storage=storage, pruner=ThresholdPruner(lower=0.5))
+    trial = study.ask()
+    trial_id = storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name(study.study_name), trial.number
+    )
+    seed0, seed1 = (EpochMonitor(study, storage, trial_id, s, [0, 1], epochs=3) for s in (0, 1))
+    assert seed0({"epoch": 1, "val_acc": 0.8}) is False  # only seed 0 has reached epoch 1
+    assert seed1({"epoch": 1, "val_acc": 0.6}) is False
+    assert storage.get_trial(trial_id).intermediate_values == {1: pytest.approx(0.7)}
+    assert seed0({"epoch": 2, "val_acc": 0.2}) is True  # the mean of one seed is below 0.5
+    assert seed1({"epoch": 2, "val_acc": 0.9}) is True  # mean 0.55, but the trial is pruned
+    frozen = storage.get_trial(trial_id)
+    assert frozen.user_attrs[PRUNED_AT] == 2 and frozen.intermediate_values[2] == 0.55
+
+
+def test_a_killed_search_re_runs_its_lost_trial_and_leaves_none_running(mnist_root, tmp_path):
+    env = {**os.environ, "MNIST_SWEEP_DATA": str(mnist_root)}
+    command = [
+        sys.executable,
+        "-m",
+        "mnist_sweep",
+        *SEARCH,
+        "trainer.epochs=3",
+        "hydra.sweeper.heartbeat_interval=1",
+        "hydra.sweeper.n_trials=1",
+    ]
+    first = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    db = tmp_path / "studies" / "widths.db"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and first.poll() is None:
+        runs = list(tmp_path.glob("multirun/*/*/0/metrics.json"))
+        if runs and json.loads(runs[0].read_text() or "{}").get("status") == "running":
+            break
+        time.sleep(0.2)
+    assert first.poll() is None and db.exists(), "the search ended before it could be killed"
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    (lost,) = load(tmp_path).trials
+    assert lost.state == TrialState.RUNNING
+    time.sleep(2.5)  # past the grace period: twice the heartbeat interval
+
+    again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    failed, retried = load(tmp_path).trials
+    assert failed.state == TrialState.FAIL and retried.state == TrialState.COMPLETE
+    assert retried.params == lost.params and retried.system_attrs["failed_trial"] == lost.number
+
+
+@pytest.mark.parametrize(
+    ("preset", "override", "message"),
+    [
+        ("widths", "hydra/sweeper/pruner=medain", "hydra/sweeper/pruner=medain is not a pruner"),
+        ("pareto", "hydra/sweeper/pruner=median", "cannot prune a multi-objective study"),
+        ("widths", "hydra.sweeper.seeds=[]", "hydra.sweeper.seeds=[] must list distinct seeds"),
+        ("widths", "hydra.sweeper.seeds=[1,2,1]", "hydra.sweeper.seeds=[1, 2, 1] must list"),
+        ("widths", "hydra.sweeper.n_jobs=0", "hydra.sweeper.n_jobs=0 must be 1 or more"),
+        ("widths", "hydra.sweeper.heartbeat_interval=0", "heartbeat_interval=0 must be a whole"),
+    ],
+)
+def test_bad_pruning_seed_and_slot_settings_are_refused_before_any_training(
+    cli, tmp_path, preset, override, message
+):
+    done = cli("-m", f"hparams_search={preset}", *SEARCH[2:], override)
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out[-3000:]
+    assert message in out and "Traceback" not in out
+    assert len(out.strip().splitlines()) == 1
+    assert not list(tmp_path.glob("multirun/*/*/[0-9]*"))

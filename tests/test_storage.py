@@ -1,0 +1,144 @@
+"""Study storages beyond one SQLite file: a real PostgreSQL server and Optuna's journal file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from mnist_sweep import storage
+from mnist_sweep.errors import ConfigError
+from tests.conftest import QUICK
+from tests.servers import PG_PASSWORD, free_port, postgres, postgres_bin
+
+SEARCH = ["-m", "hparams_search=widths", *QUICK, "data.val_size=1000"]
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    if postgres_bin() is None:
+        pytest.skip("no PostgreSQL server binaries (Debian: apt-get install postgresql)")
+    with postgres() as url:
+        yield url
+
+
+def two_workers(mnist_root: Path, cwd: Path, *args: str) -> list[str]:
+    """Start the same search twice at once; both must finish. Returns their outputs."""
+    env = {**os.environ, "MNIST_SWEEP_DATA": str(mnist_root)}
+    command = [sys.executable, "-m", "mnist_sweep", *SEARCH, "hydra.sweeper.n_trials=2", *args]
+    procs = [
+        subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    return outputs
+
+
+def test_two_workers_share_a_postgresql_study(mnist_root, tmp_path, pg_url):
+    two_workers(
+        mnist_root,
+        tmp_path,
+        f"hydra.sweeper.storage={pg_url}",
+        "hydra.sweeper.study_name=shared_pg",
+    )
+    study = optuna.load_study(study_name="shared_pg", storage=storage.open_storage(pg_url))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
+    assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
+    assert all(Path(t.user_attrs["run_dir"]).is_dir() for t in study.trials)
+
+
+def test_two_workers_share_a_journal_file_study(mnist_root, tmp_path):
+    log = tmp_path / "shared" / "widths.log"
+    two_workers(mnist_root, tmp_path, f"hydra.sweeper.storage=journal://{log}")
+    study = optuna.load_study(study_name="widths", storage=storage.open_storage(f"journal://{log}"))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
+    assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("problem", ["wrong password", "unreachable host"])
+def test_a_database_that_cannot_be_used_gets_one_line_before_training(
+    cli, tmp_path, pg_url, problem
+):
+    url = (
+        pg_url.replace(PG_PASSWORD, "wrong")
+        if problem == "wrong password"
+        else f"postgresql://mnist:{PG_PASSWORD}@127.0.0.1:{free_port()}/postgres"
+    )
+    done = cli(*SEARCH, f"hydra.sweeper.storage={url}")
+    assert done.returncode == 2
+    out = done.stdout + done.stderr
+    assert "Traceback" not in out and "could not be opened" in out
+    assert PG_PASSWORD not in out and "wrong" not in out.replace("went wrong", "")  # hidden
+    assert not list(tmp_path.glob("multirun/*/*/0"))  # nothing trained
+
+
+def test_postgresql_without_a_driver_names_the_extra(monkeypatch):
+    real = storage.importlib.util.find_spec
+    monkeypatch.setattr(
+        storage.importlib.util,
+        "find_spec",
+        lambda name: None if name.startswith("psycopg") else real(name),
+    )
+    with pytest.raises(ConfigError, match=r"pip install -e '\.\[postgres\]'"):
+        storage.open_storage("postgresql://u:pw@127.0.0.1:1/db")
+
+
+def test_a_journal_url_must_name_a_file(tmp_path):
+    with pytest.raises(ConfigError, match="journal:///path/to/study.log"):
+        storage.open_storage(f"journal://{tmp_path}/")
+
+
+def test_a_killed_postgresql_worker_loses_no_trial_and_its_lost_trial_is_retried(
+    mnist_root, tmp_path, pg_url
+):
+    env = {**os.environ, "MNIST_SWEEP_DATA": str(mnist_root)}
+    command = [
+        sys.executable,
+        "-m",
+        "mnist_sweep",
+        *SEARCH,
+        "trainer.epochs=3",
+        "hydra.sweeper.n_trials=1",
+        "hydra.sweeper.heartbeat_interval=1",
+        "hydra.sweeper.study_name=killed_pg",
+        f"hydra.sweeper.storage={pg_url}",
+    ]
+    first, second = tmp_path / "first", tmp_path / "second"  # two workers' launch folders
+    first.mkdir()
+    second.mkdir()
+    done = subprocess.run(command, cwd=first, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    worker = subprocess.Popen(
+        command, cwd=second, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and worker.poll() is None:
+        runs = list(second.glob("multirun/*/*/0/metrics.json"))
+        if runs and json.loads(runs[0].read_text() or "{}").get("status") == "running":
+            break
+        time.sleep(0.2)
+    assert worker.poll() is None, "the worker ended before it could be killed"
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    time.sleep(2.5)  # past the grace period: twice the heartbeat interval
+
+    again = subprocess.run(command, cwd=second, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    study = optuna.load_study(study_name="killed_pg", storage=storage.open_storage(pg_url))
+    kept, lost, retried = study.trials
+    assert kept.state == TrialState.COMPLETE  # the other worker's finished trial is untouched
+    assert lost.state == TrialState.FAIL and retried.state == TrialState.COMPLETE
+    assert retried.params == lost.params and retried.system_attrs["failed_trial"] == lost.number
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
