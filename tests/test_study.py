@@ -7,6 +7,7 @@ whose trials point to ``fake_run`` folders, so no test here trains.
 from __future__ import annotations
 
 import sqlite3
+import statistics
 from pathlib import Path
 
 import optuna
@@ -14,7 +15,7 @@ import pytest
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
-from mnist_sweep import artifacts, report
+from mnist_sweep import artifacts, report, storage
 from mnist_sweep.report.__main__ import main
 from tests.test_leaderboard import page_data, tables
 from tests.test_report import SEED_NET, fake_run
@@ -25,15 +26,16 @@ STAMP = "2026-01-02/03-04-05-000001"
 
 def make_study(root: Path, n: int = 12, name: str = "widths", seeds: bool = False) -> str:
     """A study of ``n`` trials in ``root/studies/<name>.db`` with run folders under
-    ``root/multirun``: every fifth trial refused (no run), every fourth pruned after one of its
-    three epochs, completed ones with three ``seed_values`` when ``seeds``; returns the storage
-    URL."""
+    ``root/multirun``, told as the budget sweeper tells them: every fifth trial refused (no run),
+    every fourth pruned after one of its three epochs; with ``seeds``, every trained trial runs
+    once per seed 0, 1, 2 (``run_dirs``, ``seed_values``). Returns the storage URL."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     (root / "studies").mkdir(exist_ok=True)
     url = f"sqlite:///{root / 'studies' / f'{name}.db'}"
     sampler = optuna.samplers.RandomSampler(seed=0)
     study = optuna.create_study(study_name=name, storage=url, direction="maximize", sampler=sampler)
     sweep_dir = root / "multirun" / STAMP
+    job = 0
     for number in range(n):
         trial = study.ask(SPACE)
         widths = [trial.params[f"search.w{i}"] for i in (1, 2, 2, 3, 3, 4, 4)]
@@ -47,33 +49,45 @@ def make_study(root: Path, n: int = 12, name: str = "widths", seeds: bool = Fals
             continue
         acc = 0.95 + 0.004 * (trial.params["search.w1"] / 4) + 0.0001 * number
         pruned = number % 4 == 3
-        run_dir = sweep_dir / str(number)
-        fake_run(
-            run_dir,
-            status="pruned" if pruned else "completed",
-            test_acc=acc,
-            val_acc=acc - 0.001,
-            overrides=overrides,
-            model=model,
-            job_num=number,
-            trial=number,
-            study=name,
-            predictions=False,
-        )
         epochs = 1 if pruned else 3
         curve = [acc - 0.001 - 0.01 * (3 - e) for e in range(1, epochs + 1)]
-        rows = [{"epoch": e, "val_acc": v, "test_acc": v} for e, v in enumerate(curve, 1)]
-        artifacts.write_history(run_dir / artifacts.HISTORY, rows)
+        run_dirs, values = [], {}
+        for seed in (0, 1, 2) if seeds else (None,):
+            run_dir = sweep_dir / str(job)
+            shift = 0.001 * (seed - 1) if seeds else 0.0
+            fake_run(
+                run_dir,
+                status="pruned" if pruned else "completed",
+                test_acc=acc + shift,
+                val_acc=acc - 0.001 + shift,
+                overrides=overrides + ([f"trainer.seed={seed}"] if seeds else []),
+                model=model,
+                job_num=job,
+                trial=number,
+                study=name,
+                seed=seed or 0,
+                predictions=False,
+            )
+            rows = [
+                {"epoch": e, "val_acc": v + shift, "test_acc": v} for e, v in enumerate(curve, 1)
+            ]
+            artifacts.write_history(run_dir / artifacts.HISTORY, rows)
+            run_dirs.append(str(run_dir))
+            values[str(seed)] = acc - 0.001 + shift
+            job += 1
         for step, value in enumerate(curve, 1):
             trial.report(value, step)
-        trial.set_user_attr("run_dir", str(run_dir))
+        trial.set_user_attr("run_dir", run_dirs[0])
         trial.set_user_attr("test_acc", acc)
         if seeds:
-            trial.set_user_attr("seed_values", [acc - 0.002, acc - 0.001, acc])
+            trial.set_user_attr("run_dirs", run_dirs)
         if pruned:
             study.tell(trial, state=TrialState.PRUNED)
-        else:
-            study.tell(trial, acc - 0.001)
+            continue
+        if seeds:
+            trial.set_user_attr("seed_values", values)
+            trial.set_user_attr("seed_std", statistics.pstdev(values.values()))
+        study.tell(trial, acc - 0.001)
     (sweep_dir / "multirun.yaml").write_text("hydra: {}\n")
     return url
 
@@ -99,7 +113,8 @@ def test_study_view_marks_pruned_and_refused_trials_and_links_runs(study_page):
     assert [n for n, k in kinds.items() if k == "pruned"] == [3, 7, 11]
     pruned = next(t for t in study["trials"] if t["number"] == 3)
     assert pruned["value"] == pytest.approx(0.95 + 0.004 * pruned["p"][0] / 4 + 0.0003 - 0.021)
-    assert [t["row"] for t in study["trials"] if t["kind"] == "refused"] == [-1, -1]
+    assert [t["rows"] for t in study["trials"] if t["kind"] == "refused"] == [[], []]
+    assert [t["rows"] for t in study["trials"][:4]] == [[0], [1], [2], [3]]
     assert study["params"] == list(SPACE)
     assert study["history_chart"].startswith("data:image/svg+xml;base64,")
 
@@ -165,10 +180,12 @@ def test_a_storage_with_several_studies_needs_study(tmp_path, capsys):
 def test_seed_repeats_give_mean_and_std_and_their_own_chart(tmp_path, study_page):
     assert page_data(study_page)["study"]["seeds_chart"] == ""  # no trial has seed_values
     page = report.write_study_page(make_study(tmp_path, n=4, seeds=True), run_reports=False)
-    trials = page_data(page)["study"]["trials"]
-    first = trials[0]
+    data = page_data(page)
+    first = data["study"]["trials"][0]
+    assert first["rows"] == [0, 1, 2]  # one row per seed
+    assert data["rows"]["name"][:3] == ["trial 0 seed 0", "trial 0 seed 1", "trial 0 seed 2"]
     assert first["n_seeds"] == 3
-    assert first["seed_std"] == pytest.approx(0.001)
+    assert first["seed_std"] == pytest.approx(statistics.pstdev([-0.001, 0.0, 0.001]))
     assert first["seed_mean"] == pytest.approx(first["value"])
     assert "Pareto front of the means" in page.read_text()
 
@@ -178,3 +195,17 @@ def test_the_page_carries_only_the_config_values_that_differ_between_runs(study_
     assert data["config_keys"] == ["model.widths"]  # the only difference between the trials
     widths = [values[0] for values in data["config"]]
     assert len(widths) == 10 and all(len(w) == 7 for w in widths)
+
+
+def test_a_journal_storage_gives_its_study_page_beside_the_journal(tmp_path, capsys):
+    journal = tmp_path / "studies" / "widths.log"
+    url = f"{storage.JOURNAL}{journal}"
+    missing = _error([f"{storage.JOURNAL}{tmp_path / 'nope.log'}"], capsys)
+    assert "does not exist" in missing and not (tmp_path / "nope.log").exists()
+    study = optuna.create_study(study_name="widths", storage=storage.open_storage(url))
+    run_dir = fake_run(tmp_path / "run", overrides=["search.w1=8"], trial=0, predictions=False)
+    trial = study.ask({"search.w1": IntDistribution(4, 32, step=2)})
+    trial.set_user_attr("run_dir", str(run_dir))
+    study.tell(trial, 0.99)
+    assert main([url, "--no-run-reports"]) == 0
+    assert page_data(journal.parent / "widths.html")["rows"]["name"] == ["trial 0"]

@@ -25,7 +25,7 @@ from mnist_sweep.errors import UserError
 from mnist_sweep.record import FINISHED, LEVELS, NUMERIC, RUNNING, Budget, RunRecord
 
 HYDRA_DIR = ".hydra"
-_SEED = re.compile(r"^\+{0,2}trainer\.seed=")
+SEED_OVERRIDE = re.compile(r"^\+{0,2}trainer\.seed=")
 # overrides the Optuna sweeper adds to tag a job with its study and trial: not a change
 _BOOKKEEPING = re.compile(r"^\+{0,2}search\.(study|trial)=")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -279,17 +279,21 @@ def collect(path: Path, run_dirs: list[Path] | None = None) -> pd.DataFrame:
 def seed_groups(df: pd.DataFrame) -> pd.DataFrame:
     """Finished runs that differ only in ``trainer.seed``, two or more to a group: mean ± std."""
     done = df[df["level"].isin(FINISHED) & df["test_acc"].notna()]
-    seeded = done["overrides"].map(lambda o: isinstance(o, list) and any(map(_SEED.match, o)))
+    seeded = done["overrides"].map(
+        lambda o: isinstance(o, list) and any(map(SEED_OVERRIDE.match, o))
+    )
     if not seeded.any():  # no run sets its seed: no groups (quick for large sweeps)
         return pd.DataFrame()
     key = done["overrides"].map(
-        lambda o: tuple(sorted(x for x in (o if isinstance(o, list) else []) if not _SEED.match(x)))
+        lambda o: tuple(
+            sorted(x for x in (o if isinstance(o, list) else []) if not SEED_OVERRIDE.match(x))
+        )
     )
     rows = []
     for _, group in done.groupby(key, sort=False):
         if len(group) < 2:
             continue
-        changes = [c for c in group["key_changes"].iloc[0] or [] if not _SEED.match(c)]
+        changes = [c for c in group["key_changes"].iloc[0] or [] if not SEED_OVERRIDE.match(c)]
         rows.append(
             {
                 "changes": changes,

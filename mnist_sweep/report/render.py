@@ -24,11 +24,18 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 from sqlalchemy.engine import make_url
 
-from mnist_sweep import artifacts, models
+from mnist_sweep import artifacts, models, storage
 from mnist_sweep.record import DEFAULT_BUDGET, FINISHED, LEVELS, RUNNING
 from mnist_sweep.report import charts, live
-from mnist_sweep.report.collect import NoRunsError, collect, read_history, read_run, seed_groups
-from mnist_sweep.report.study import open_study, shown, study_view, sweep_study
+from mnist_sweep.report.collect import (
+    SEED_OVERRIDE,
+    NoRunsError,
+    collect,
+    read_history,
+    read_run,
+    seed_groups,
+)
+from mnist_sweep.report.study import open_study, study_view, sweep_study, trial_run_dirs
 
 RUN_REPORT = "report.html"
 LEADERBOARD = "leaderboard.html"
@@ -261,9 +268,13 @@ def write_run_reports(run_dirs: list[Path], workers: int | None = None) -> int:
 
 
 def _name(row: dict[str, Any]) -> str:
-    """What the report column calls a run: its trial, else its key changes, else its folder."""
+    """What the report column calls a run: its trial (and seed, for a trial's seed repeats),
+    else its key changes, else its folder."""
     if not _missing(row["trial"]):
-        return f"trial {round(row['trial'])}"
+        overrides = row["overrides"] if isinstance(row["overrides"], list) else []
+        seeded = any(map(SEED_OVERRIDE.match, overrides))
+        seed = f" seed {round(row['seed'])}" if seeded and not _missing(row["seed"]) else ""
+        return f"trial {round(row['trial'])}{seed}"
     changes = row["key_changes"]
     if changes is None:
         return row["path"]
@@ -277,7 +288,8 @@ def _table(df: pd.DataFrame) -> pd.DataFrame:
         table["trial"] = np.nan
     table["report"] = table["path"].map(lambda p: f"{p}/{RUN_REPORT}")
     table["changes"] = table["key_changes"].map(lambda c: "; ".join(c) if c is not None else "")
-    table["name"] = [_name(r) for r in table[["trial", "key_changes", "path"]].to_dict("records")]
+    columns = ["trial", "key_changes", "path", "overrides", "seed"]
+    table["name"] = [_name(r) for r in table[columns].to_dict("records")]
     return table
 
 
@@ -485,26 +497,37 @@ def write_leaderboard(path: Path, *, run_reports: bool = True) -> Path:
     return _write_page(path / LEADERBOARD, "Leaderboard", title, table, live.read(path), study)
 
 
+def _beside(url: str) -> Path:
+    """The folder of a SQLite or journal file (``open_study`` checked it exists), else the
+    current folder."""
+    if url.startswith(storage.JOURNAL):
+        return Path(url[len(storage.JOURNAL) :]).parent
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return Path(parsed.database).parent
+    return Path.cwd()
+
+
 def write_study_page(
     url: str, name: str | None = None, out: Path | None = None, *, run_reports: bool = True
 ) -> Path:
     """Build ``<study>.html`` and ``.csv``: the study at storage ``url`` and the runs its trials
-    point to. The page goes into ``out``, by default beside a SQLite file, else the current
-    folder. Raises StudyError for a bad storage or study, NoRunsError when no trial's run
+    point to. The page goes into ``out``, by default beside a SQLite or journal file, else the
+    current folder. Raises StudyError for a bad storage or study, NoRunsError when no trial's run
     folder exists."""
     study = open_study(url, name)
-    attrs = (t.user_attrs.get("run_dir") for t in study.get_trials(deepcopy=False))
-    run_dirs = [Path(d) for d in attrs if isinstance(d, str) and Path(d).is_dir()]
+    trials = study.get_trials(deepcopy=False)
+    run_dirs = list(dict.fromkeys(d for t in trials for d in trial_run_dirs(t) if d.is_dir()))
     if not run_dirs:
         raise NoRunsError(
-            f"no trial of study {study.study_name!r} in {shown(url)} points to a run folder "
-            "that exists (user attribute run_dir): were the sweep's folders moved or deleted?"
+            f"no trial of study {study.study_name!r} in {storage.hide_password(url)} points to "
+            "a run folder that exists (user attribute run_dir): were they moved or deleted?"
         )
-    if out is None:
-        database = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
-        out = Path(database).parent if database and database != ":memory:" else Path.cwd()
+    out = out or _beside(url)
     table = _table(collect(out, run_dirs))
     if run_reports:
         write_run_reports(list(table["run_dir"]))
     html = out / f"{study.study_name}.html"
-    return _write_page(html, f"Study {study.study_name}", shown(url), table, None, study)
+    return _write_page(
+        html, f"Study {study.study_name}", storage.hide_password(url), table, None, study
+    )

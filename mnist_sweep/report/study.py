@@ -2,8 +2,8 @@
 
 A study comes from a storage URL (``python -m mnist_sweep.report sqlite:///studies/widths.db``)
 or from the ``.hydra/hydra.yaml`` of one of its trials' run folders. Trials point to their run
-folders with the ``run_dir`` user attribute (``params``: the parameter count; ``seed_values``:
-the objective of each seed repeat, when the sweeper ran them); runs the table holds are linked.
+folders with the user attributes ``run_dir`` and, for seed repeats, ``run_dirs`` (``params``: the
+parameter count; ``seed_values``: the objective per seed); runs the table holds are linked.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
-from mnist_sweep.errors import UserError
+from mnist_sweep import storage
+from mnist_sweep.errors import ConfigError, UserError
 from mnist_sweep.report import charts
 
 # Optuna's PED-ANOVA needs only numpy (fANOVA and mean decrease impurity need scikit-learn): how
@@ -40,17 +41,22 @@ class StudyError(UserError):
     """A storage URL that cannot be opened, or a study it does not hold."""
 
 
-def shown(url: str) -> str:
-    """A storage URL fit to print: its password, if any, masked."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL: nothing to hide
-        return url
+def trial_run_dirs(trial: FrozenTrial) -> list[Path]:
+    """The run folders a trial points to: one per seed repeat, else its one run."""
+    dirs = trial.user_attrs.get("run_dirs")
+    if not isinstance(dirs, list):
+        dirs = [trial.user_attrs.get("run_dir")]
+    return [Path(d) for d in dirs if isinstance(d, str)]
 
 
-def _check_sqlite(url: str) -> None:
-    """Refuse a SQLite file that does not exist or holds no Optuna tables: opening it through
-    Optuna would create one, or add its tables to someone else's database."""
+def _check_exists(url: str) -> None:
+    """Refuse a SQLite or journal file that does not exist, or a SQLite file without Optuna's
+    tables: opening it through Optuna would create one, or add its tables to another database."""
+    if url.startswith(storage.JOURNAL):
+        path = Path(url[len(storage.JOURNAL) :])
+        if not path.is_file():
+            raise StudyError(f"{url!r}: {path} does not exist; give the journal a sweep wrote.")
+        return
     try:
         parsed = make_url(url)
     except Exception as exc:  # not a URL at all
@@ -60,41 +66,63 @@ def _check_sqlite(url: str) -> None:
         ) from exc
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return
+    shown = storage.hide_password(url)
     path = Path(parsed.database)
     if not path.is_file():
-        raise StudyError(f"{shown(url)!r}: {path} does not exist; give the .db a sweep wrote.")
+        raise StudyError(f"{shown!r}: {path} does not exist; give the .db a sweep wrote.")
     try:
         with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as db:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     except sqlite3.Error as exc:
-        raise StudyError(f"{shown(url)!r}: {path} is not a SQLite database ({exc}).") from exc
+        raise StudyError(f"{shown!r}: {path} is not a SQLite database ({exc}).") from exc
     if "studies" not in tables:
-        raise StudyError(f"{shown(url)!r}: {path} holds no Optuna study (no 'studies' table).")
+        raise StudyError(f"{shown!r}: {path} holds no Optuna study (no 'studies' table).")
 
 
 def open_study(url: str, name: str | None = None) -> optuna.Study:
-    """Load study ``name`` from the storage at ``url`` (the only one there when None)."""
-    _check_sqlite(url)
+    """Load study ``name`` from the storage at ``url`` (the only one there when None): SQLite,
+    a journal file or any RDB URL, as ``hydra.sweeper.storage`` takes them."""
+    _check_exists(url)
+    shown = storage.hide_password(url)
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "Using an existing study" lines
     try:
-        names = optuna.get_all_study_names(storage=url)
+        opened = storage.open_storage(url)
+        names = optuna.get_all_study_names(storage=opened)
         if name is None and len(names) == 1:
             name = names[0]
         if name in names:
-            return optuna.load_study(study_name=name, storage=url)
+            return optuna.load_study(study_name=name, storage=opened)
+    except ConfigError as exc:  # the storage module's one line: which URL, why, what works
+        raise StudyError(str(exc).replace("hydra.sweeper.storage=", "", 1)) from exc
     except Exception as exc:  # any way a storage can fail: syntax, driver, network, schema
         raise StudyError(
-            f"{shown(url)!r} could not be opened as an Optuna storage: {type(exc).__name__}: {exc}"
+            f"{shown!r} could not be opened as an Optuna storage: {type(exc).__name__}: {exc}"
         ) from exc
     finally:
         optuna.logging.set_verbosity(verbosity)
     if not names:
-        raise StudyError(f"{shown(url)} holds no study yet; run a search that stores it there.")
+        raise StudyError(f"{shown} holds no study yet; run a search that stores it there.")
     held = ", ".join(sorted(names))
     if name is None:
-        raise StudyError(f"{shown(url)} holds {held}; choose one with --study NAME.")
-    raise StudyError(f"{shown(url)} holds no study {name!r} (it holds {held}); fix --study.")
+        raise StudyError(f"{shown} holds {held}; choose one with --study NAME.")
+    raise StudyError(f"{shown} holds no study {name!r} (it holds {held}); fix --study.")
+
+
+def _from(url: str, cwd: str | None) -> str:
+    """``url`` with a relative SQLite or journal path taken from the launch folder ``cwd``."""
+    if not cwd:
+        return url
+    if url.startswith(storage.JOURNAL):
+        return storage.JOURNAL + str(Path(cwd) / url[len(storage.JOURNAL) :])
+    try:
+        parsed = make_url(url)
+    except Exception:  # open_study says what is wrong with it
+        return url
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return url
+    database = str(Path(cwd) / parsed.database)  # an absolute path stays as it is
+    return parsed.set(database=database).render_as_string(hide_password=False)
 
 
 def sweep_study(run_dir: Path) -> optuna.Study | None:
@@ -109,13 +137,8 @@ def sweep_study(run_dir: Path) -> optuna.Study | None:
         return None
     if not url or not name:
         return None
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and cwd:
-        path = Path(parsed.database)
-        url = parsed.set(database=str(path if path.is_absolute() else Path(cwd) / path))
-        url = url.render_as_string(hide_password=False)
     try:
-        return open_study(url, name)
+        return open_study(_from(str(url), cwd), name)
     except StudyError as exc:
         log.info("no study view for %s: %s", run_dir.parent, exc)
         return None
@@ -141,6 +164,14 @@ def _reached(trial: FrozenTrial) -> float | None:
 def _number(value: Any) -> float | None:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     return float(value) if ok else None
+
+
+def _seed_values(trial: FrozenTrial) -> list[float]:
+    """The first objective of each seed repeat (``seed_values``: {seed: value or [values]})."""
+    found = trial.user_attrs.get("seed_values")
+    values = found.values() if isinstance(found, dict) else found if isinstance(found, list) else []
+    firsts = (v[0] if isinstance(v, list) and v else v for v in values)
+    return [x for x in map(_number, firsts) if x is not None]
 
 
 def _importances(study: optuna.Study, multi: bool, params: list[str]) -> dict[str, Any]:
@@ -176,8 +207,7 @@ def _importances(study: optuna.Study, multi: bool, params: list[str]) -> dict[st
 def study_view(study: optuna.Study, table: pd.DataFrame, objective: str) -> dict[str, Any]:
     """What the page's study section shows, as plain data (JSON) plus the static charts.
 
-    ``table`` is the leaderboard's: a trial whose ``run_dir`` is one of its runs is linked to
-    that row (``row``: its index, -1 for none).
+    ``table`` is the leaderboard's: each trial lists the rows of its run folders (``rows``).
     """
     trials = study.get_trials(deepcopy=False)
     multi = len(study.directions) > 1
@@ -187,8 +217,7 @@ def study_view(study: optuna.Study, table: pd.DataFrame, objective: str) -> dict
     for t in trials:
         kind = _kind(t)
         value = t.values[0] if t.values else (_reached(t) if kind == "pruned" else None)
-        seeds = [v for v in t.user_attrs.get("seed_values") or [] if _number(v) is not None]
-        run_dir = t.user_attrs.get("run_dir")
+        seeds = _seed_values(t)
         out_trials.append(
             {
                 "number": t.number,
@@ -196,9 +225,9 @@ def study_view(study: optuna.Study, table: pd.DataFrame, objective: str) -> dict
                 "value": _number(value),
                 "params_count": _number(t.user_attrs.get("params")),
                 "p": [t.params.get(n) for n in names],
-                "row": rows.get(Path(run_dir).resolve(), -1) if run_dir else -1,
+                "rows": [rows[d] for d in map(Path.resolve, trial_run_dirs(t)) if d in rows],
                 "seed_mean": statistics.fmean(seeds) if len(seeds) > 1 else None,
-                "seed_std": statistics.stdev(seeds) if len(seeds) > 1 else None,
+                "seed_std": statistics.pstdev(seeds) if len(seeds) > 1 else None,
                 "n_seeds": len(seeds),
             }
         )
