@@ -16,6 +16,7 @@ import pytest
 
 from mnist_sweep import models, report
 from mnist_sweep.report.__main__ import main
+from mnist_sweep.report.collect import read_curve
 from mnist_sweep.report.render import PARALLEL_REPORTS_FROM, write_run_reports
 from scripts.synthetic_runs import make_runs
 from tests.test_report import SEED_NET, SEED_NET_PARAMS, external_references, fake_run, tables
@@ -313,3 +314,12 @@ def test_markup_in_an_override_stays_text_in_the_page_data(tmp_path):
     page = report.write_leaderboard(sweep_dir, run_reports=False)
     assert page_data(page)["rows"]["changes"] == [[tricky]]
     assert tricky not in page.read_text()
+
+
+def test_learning_curves_prefer_validation_and_keep_gaps_of_sparse_test_epochs(tmp_path):
+    (tmp_path / "history.csv").write_text("epoch,test_acc\n1,\n2,0.97\n3,nan\n")
+    assert read_curve(tmp_path) == [None, 0.97, None]
+    (tmp_path / "history.csv").write_text("epoch,val_acc,test_acc\n1,0.9,\n2,0.95,0.97\n")
+    assert read_curve(tmp_path) == [0.9, 0.95]
+    (tmp_path / "history.csv").write_text("epoch,train_acc\n1,0.9\n")
+    assert read_curve(tmp_path) is None

@@ -225,7 +225,9 @@ def read_curve(run_dir: Path) -> list[float | None] | None:
             rows = list(csv.DictReader(f))
     except (OSError, ValueError, csv.Error):
         return None
-    column = next((c for c in CURVE_COLUMNS if rows and rows[0].get(c) not in (None, "")), None)
+    column = next(
+        (c for c in CURVE_COLUMNS if any(r.get(c) not in (None, "") for r in rows)), None
+    )  # test accuracy may be measured every few epochs only (trainer.test_every): gaps stay
     if column is None:
         return None
     curve = []
