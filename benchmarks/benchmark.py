@@ -97,7 +97,7 @@ def reference_images_per_sec(root: Path, images: int) -> float:
 
 def compose_config(overrides: list[str]) -> dict:
     """The config ``python -m mnist_sweep OVERRIDES`` would train, as plain data."""
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
+    with initialize_config_dir(config_dir=str(REPO / "conf")):
         return to_plain(compose("config", overrides=overrides))
 
 

@@ -148,7 +148,8 @@ class LoggerCallback(Callback):
         self.sweep = Path()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        node = OmegaConf.to_container(config.get("logger") or {}, resolve=True)
+        chosen = config.get("logger")  # empty with logger=none
+        node = OmegaConf.to_container(chosen, resolve=True) if chosen else {}
         try:
             loggers.check(node)
         except ConfigError as exc:

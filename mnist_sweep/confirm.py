@@ -86,12 +86,13 @@ def best_trials(study: optuna.Study, top: int) -> list[FrozenTrial]:
 
 
 def search_seeds(trials: list[FrozenTrial]) -> set[int]:
-    """Every training seed the study's trials used (their run folders' records)."""
+    """Every training seed the study's trials used: their seed repeats (``seed_values``) and
+    the records in their run folders."""
     seeds: set[int] = set()
     for trial in trials:
-        seeds.update(trial.user_attrs.get("seeds") or [])
-        run_dir = trial.user_attrs.get("run_dir")
-        if run_dir:
+        seeds.update(int(s) for s in trial.user_attrs.get("seed_values") or {})
+        folders = trial.user_attrs.get("run_dirs") or [trial.user_attrs.get("run_dir")]
+        for run_dir in filter(None, folders):
             try:
                 record = RunRecord.read(Path(run_dir))
             except (OSError, ValueError):
@@ -115,7 +116,7 @@ def trial_overrides(trial: FrozenTrial) -> list[str]:
 
 def run_one(overrides: list[str], run_dir: Path, job: int) -> RunRecord:
     """Compose conf/ with ``overrides`` as the CLI would, keep it beside the run, train it."""
-    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+    with initialize_config_dir(config_dir=str(CONF)):
         cfg = compose("config", overrides=overrides)
     (run_dir / ".hydra").mkdir(parents=True)
     OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")

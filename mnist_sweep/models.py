@@ -6,7 +6,8 @@ after its last conv, before that conv's BatchNorm and ReLU: ReLU commutes with m
 BatchNorm nearly does, so the block computes almost the same function while normalising a quarter
 of the values (on two CPU cores, BatchNorm over 8 channels at 28x28 costs as much as the conv).
 A head turns the last feature map into ten log-probabilities: ``flatten`` (Linear on the flattened
-map) or ``gap`` (global average pool, then Linear). Every width, kernel, padding and pool is a plain
+map), ``gap`` (global average pool, then Linear) or ``conv1x1`` (a 1x1 conv to one map per class,
+then global average pool: no Linear at all). Every width, kernel, padding and pool is a plain
 config value, so a sweep can vary it.
 """
 
@@ -25,7 +26,7 @@ from mnist_sweep.engine import build
 from mnist_sweep.errors import ConfigError
 
 NATIVE = "mnist_sweep.models.ConvNet"  # the family below; any other _target_ is a user's module
-HEADS = ("flatten", "gap")
+HEADS = ("flatten", "gap", "conv1x1")
 KERNELS = (1, 3, 5)
 
 
@@ -168,6 +169,20 @@ def layers(arch: Arch) -> list[Layer]:
             rows.append(Layer(f"dropout2d {p:g}", (c, size, size), 0, op=("dropout", p)))
         if arch.pool[b] and not arch.pool_before_bn[b]:
             pool(b)
+    if arch.head == "conv1x1":  # a 1x1 conv to one channel per class, then average each map
+        n = arch.num_classes
+        weights = c * n
+        rows.append(
+            Layer(
+                f"conv1x1 head {c}→{n}",
+                (n, size, size),
+                weights + n,
+                weights * size * size,
+                op=("head_conv", c, n),
+            )
+        )
+        rows.append(Layer("global avg pool", (n, 1, 1), 0, op=("head_gap",)))
+        return rows
     if arch.head == "gap":
         size = 1
         rows.append(Layer("global avg pool", (c, 1, 1), 0, op=("gap",)))
@@ -196,8 +211,10 @@ def _modules(layer: Layer) -> list[nn.Module]:
         return [nn.MaxPool2d(2)]
     if kind == "dropout":
         return [nn.Dropout2d(*args)]
-    if kind == "gap":
+    if kind in ("gap", "head_gap"):
         return [nn.AdaptiveAvgPool2d(1)]
+    if kind == "head_conv":
+        return [nn.Conv2d(*args, 1)]
     return [nn.Linear(*args)]
 
 
@@ -285,11 +302,17 @@ class ConvNet(nn.Module):
     def __init__(self, **model_cfg: object) -> None:
         super().__init__()
         table = layers(parse(model_cfg))  # raises before any module is built if shapes fail
-        self.features = nn.Sequential(*(m for row in table[:-1] for m in _modules(row)))
-        (self.classifier,) = _modules(table[-1])
+        head = [r for r in table if r.op[0] in ("linear", "head_conv", "head_gap")]
+        body = [m for row in table if row not in head for m in _modules(row)]
+        self.features = nn.Sequential(*body)
+        parts = [m for row in head for m in _modules(row)]
+        self.classifier = parts[0] if len(parts) == 1 else nn.Sequential(*parts)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.log_softmax(self.classifier(self.features(x).flatten(1)), dim=1)
+        out = self.features(x)
+        if isinstance(self.classifier, nn.Linear):
+            return F.log_softmax(self.classifier(out.flatten(1)), dim=1)
+        return F.log_softmax(self.classifier(out).flatten(1), dim=1)
 
 
 def load(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,19 +49,66 @@ def make_cfg(mnist_root: Path) -> Callable[..., DictConfig]:
     return _compose
 
 
+def run_module(
+    module: str, *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """``python -m MODULE ARGS`` in ``cwd`` with the shared MNIST folder, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env={**os.environ, "MNIST_SWEEP_DATA": str(DATA_ROOT), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_together(command: list[str], cwd: Path, n: int = 2) -> list[str]:
+    """Start ``python -m mnist_sweep COMMAND`` ``n`` times at once; all must succeed. Returns
+    their outputs."""
+    env = {**os.environ, "MNIST_SWEEP_DATA": str(DATA_ROOT)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mnist_sweep", *command],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(n)
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0] * n, "\n".join(o[-2000:] for o in outputs)
+    return outputs
+
+
+def kill_while_training(command: list[str], cwd: Path) -> None:
+    """Start ``python -m mnist_sweep COMMAND`` and ``kill -9`` it while its first job trains."""
+    env = {**os.environ, "MNIST_SWEEP_DATA": str(DATA_ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mnist_sweep", *command],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        runs = list(cwd.glob("multirun/*/*/0/metrics.json"))
+        if runs and json.loads(runs[0].read_text() or "{}").get("status") == "running":
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the search ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 @pytest.fixture()
 def cli(mnist_root: Path, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
     """Run ``python -m mnist_sweep ARGS`` in a subprocess with outputs under ``tmp_path``."""
 
     def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        env = {**os.environ, "MNIST_SWEEP_DATA": str(mnist_root)}
-        return subprocess.run(
-            [sys.executable, "-m", "mnist_sweep", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        return run_module("mnist_sweep", *args, cwd=tmp_path, timeout=timeout)
 
     return _run

@@ -3,46 +3,28 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
 
 from mnist_sweep import report
-from tests.conftest import QUICK
+from tests.conftest import QUICK, run_module
 
 SEARCH = ["-m", "hparams_search=widths", *QUICK, "data.val_size=1000", "hydra.sweeper.n_trials=2"]
 SMALL = ["data.train_subset=1024", "trainer.epochs=1", "trainer.batch_size=128", "device.threads=1"]
 
 
 def confirm(cwd: Path, mnist_root: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MNIST_SWEEP_DATA": str(mnist_root)}
-    return subprocess.run(
-        [sys.executable, "-m", "mnist_sweep.confirm", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_module("mnist_sweep.confirm", *args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory, mnist_root) -> Path:
     """A finished 2-trial width search (seed 0) in its own folder."""
     cwd = tmp_path_factory.mktemp("study")
-    env = {**os.environ, "MNIST_SWEEP_DATA": str(mnist_root)}
-    done = subprocess.run(
-        [sys.executable, "-m", "mnist_sweep", *SEARCH],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_module("mnist_sweep", *SEARCH, cwd=cwd)
     assert done.returncode == 0, done.stderr[-3000:]
     return cwd
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ import torch
 
 from mnist_sweep import models
 from mnist_sweep.errors import ConfigError
-from tests.conftest import QUICK
+from tests.conftest import QUICK, run_module
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -27,15 +25,7 @@ OWN = [
 @pytest.fixture()
 def own_cli(mnist_root, tmp_path):
     def run(*args: str) -> subprocess.CompletedProcess:
-        env = {**os.environ, "MNIST_SWEEP_DATA": str(mnist_root), "PYTHONPATH": str(EXAMPLES)}
-        return subprocess.run(
-            [sys.executable, "-m", "mnist_sweep", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return run_module("mnist_sweep", *args, cwd=tmp_path, env={"PYTHONPATH": str(EXAMPLES)})
 
     return run
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from optuna.trial import TrialState
 
 from mnist_sweep.errors import ConfigError
 from mnist_sweep.search import PerTrialSeed, lowest, parse_space
-from tests.conftest import QUICK
+from tests.conftest import QUICK, run_together
 
 # a search small enough for a test: 1,024 training images, 1,000 validation images, one epoch
 SEARCH = ["-m", "hparams_search=widths", *QUICK, "data.val_size=1000"]
@@ -165,21 +163,7 @@ def test_joblib_runs_a_batch_of_two_trials_at_once_sharing_the_cores(cli, tmp_pa
 
 
 def test_two_processes_sharing_one_study_both_complete(mnist_root, tmp_path):
-    env = {**os.environ, "MNIST_SWEEP_DATA": str(mnist_root)}
-    command = [sys.executable, "-m", "mnist_sweep", *SEARCH, "hydra.sweeper.n_trials=2"]
-    procs = [
-        subprocess.Popen(
-            command,
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    run_together([*SEARCH, "hydra.sweeper.n_trials=2"], tmp_path)
     trials = load(tmp_path).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
     assert len(set(proposals(trials))) == 4

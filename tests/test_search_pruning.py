@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +16,7 @@ from optuna.trial import TrialState
 
 from mnist_sweep import report
 from mnist_sweep.search import PRUNED_AT, EpochMonitor
+from tests.conftest import kill_while_training, run_module, run_together
 from tests.test_search import SEARCH, load, sweep_dirs
 
 # a pruner that stops every trial after its first epoch, so a test knows what to expect
@@ -68,21 +65,7 @@ def test_trials_in_joblib_workers_are_pruned_and_each_slot_refills_on_its_own(cl
 
 
 def test_two_processes_sharing_one_study_prune_their_trials(mnist_root, tmp_path):
-    env = {**os.environ, "MNIST_SWEEP_DATA": str(mnist_root)}
-    command = [sys.executable, "-m", "mnist_sweep", *SEARCH, *PRUNE_ALL, "hydra.sweeper.n_trials=1"]
-    procs = [
-        subprocess.Popen(
-            command,
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    run_together([*SEARCH, *PRUNE_ALL, "hydra.sweeper.n_trials=1"], tmp_path)
     trials = load(tmp_path).trials
     assert [t.state for t in trials] == [TrialState.PRUNED] * 2
     assert all(t.intermediate_values == {1: metrics(t)["val_acc"]} for t in trials)
@@ -120,34 +103,15 @@ def test_seed_jobs_report_their_running_mean_and_one_prune_stops_every_seed(tmp_
 
 
 def test_a_killed_search_re_runs_its_lost_trial_and_leaves_none_running(mnist_root, tmp_path):
-    env = {**os.environ, "MNIST_SWEEP_DATA": str(mnist_root)}
-    command = [
-        sys.executable,
-        "-m",
-        "mnist_sweep",
-        *SEARCH,
-        "trainer.epochs=3",
-        "hydra.sweeper.heartbeat_interval=1",
-        "hydra.sweeper.n_trials=1",
-    ]
-    first = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    db = tmp_path / "studies" / "widths.db"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and first.poll() is None:
-        runs = list(tmp_path.glob("multirun/*/*/0/metrics.json"))
-        if runs and json.loads(runs[0].read_text() or "{}").get("status") == "running":
-            break
-        time.sleep(0.2)
-    assert first.poll() is None and db.exists(), "the search ended before it could be killed"
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait()
+    command = [*SEARCH, "trainer.epochs=3", "hydra.sweeper.heartbeat_interval=1"]
+    command.append("hydra.sweeper.n_trials=1")
+    kill_while_training(command, tmp_path)
+    assert (tmp_path / "studies" / "widths.db").exists()
     (lost,) = load(tmp_path).trials
     assert lost.state == TrialState.RUNNING
     time.sleep(2.5)  # past the grace period: twice the heartbeat interval
 
-    again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    again = run_module("mnist_sweep", *command, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     failed, retried = load(tmp_path).trials
     assert failed.state == TrialState.FAIL and retried.state == TrialState.COMPLETE

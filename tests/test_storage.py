@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +12,7 @@ from optuna.trial import TrialState
 
 from mnist_sweep import storage
 from mnist_sweep.errors import ConfigError
-from tests.conftest import QUICK
+from tests.conftest import QUICK, kill_while_training, run_module, run_together
 from tests.servers import PG_PASSWORD, free_port, postgres, postgres_bin
 
 SEARCH = ["-m", "hparams_search=widths", *QUICK, "data.val_size=1000"]
@@ -31,28 +26,9 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-def two_workers(mnist_root: Path, cwd: Path, *args: str) -> list[str]:
-    """Start the same search twice at once; both must finish. Returns their outputs."""
-    env = {**os.environ, "MNIST_SWEEP_DATA": str(mnist_root)}
-    command = [sys.executable, "-m", "mnist_sweep", *SEARCH, "hydra.sweeper.n_trials=2", *args]
-    procs = [
-        subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        for _ in range(2)
-    ]
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
-    return outputs
-
-
 def test_two_workers_share_a_postgresql_study(mnist_root, tmp_path, pg_url):
-    two_workers(
-        mnist_root,
-        tmp_path,
-        f"hydra.sweeper.storage={pg_url}",
-        "hydra.sweeper.study_name=shared_pg",
-    )
+    storage_args = [f"hydra.sweeper.storage={pg_url}", "hydra.sweeper.study_name=shared_pg"]
+    run_together([*SEARCH, "hydra.sweeper.n_trials=2", *storage_args], tmp_path)
     study = optuna.load_study(study_name="shared_pg", storage=storage.open_storage(pg_url))
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
     assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
@@ -61,7 +37,9 @@ def test_two_workers_share_a_postgresql_study(mnist_root, tmp_path, pg_url):
 
 def test_two_workers_share_a_journal_file_study(mnist_root, tmp_path):
     log = tmp_path / "shared" / "widths.log"
-    two_workers(mnist_root, tmp_path, f"hydra.sweeper.storage=journal://{log}")
+    run_together(
+        [*SEARCH, "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage=journal://{log}"], tmp_path
+    )
     study = optuna.load_study(study_name="widths", storage=storage.open_storage(f"journal://{log}"))
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
     assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
@@ -100,41 +78,19 @@ def test_a_journal_url_must_name_a_file(tmp_path):
         storage.open_storage(f"journal://{tmp_path}/")
 
 
-def test_a_killed_postgresql_worker_loses_no_trial_and_its_lost_trial_is_retried(
-    mnist_root, tmp_path, pg_url
-):
-    env = {**os.environ, "MNIST_SWEEP_DATA": str(mnist_root)}
-    command = [
-        sys.executable,
-        "-m",
-        "mnist_sweep",
-        *SEARCH,
-        "trainer.epochs=3",
-        "hydra.sweeper.n_trials=1",
-        "hydra.sweeper.heartbeat_interval=1",
-        "hydra.sweeper.study_name=killed_pg",
-        f"hydra.sweeper.storage={pg_url}",
-    ]
+def test_a_killed_postgresql_worker_loses_no_trial_and_its_lost_trial_is_retried(tmp_path, pg_url):
+    command = [*SEARCH, "trainer.epochs=3", "hydra.sweeper.n_trials=1"]
+    command += ["hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.study_name=killed_pg"]
+    command.append(f"hydra.sweeper.storage={pg_url}")
     first, second = tmp_path / "first", tmp_path / "second"  # two workers' launch folders
     first.mkdir()
     second.mkdir()
-    done = subprocess.run(command, cwd=first, env=env, capture_output=True, text=True)
+    done = run_module("mnist_sweep", *command, cwd=first)
     assert done.returncode == 0, done.stderr[-3000:]
-    worker = subprocess.Popen(
-        command, cwd=second, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and worker.poll() is None:
-        runs = list(second.glob("multirun/*/*/0/metrics.json"))
-        if runs and json.loads(runs[0].read_text() or "{}").get("status") == "running":
-            break
-        time.sleep(0.2)
-    assert worker.poll() is None, "the worker ended before it could be killed"
-    os.kill(worker.pid, signal.SIGKILL)
-    worker.wait()
+    kill_while_training(command, second)
     time.sleep(2.5)  # past the grace period: twice the heartbeat interval
 
-    again = subprocess.run(command, cwd=second, env=env, capture_output=True, text=True)
+    again = run_module("mnist_sweep", *command, cwd=second)
     assert again.returncode == 0, again.stderr[-3000:]
     study = optuna.load_study(study_name="killed_pg", storage=storage.open_storage(pg_url))
     kept, lost, retried = study.trials
