@@ -21,7 +21,6 @@ import optuna
 import pandas as pd
 import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
 from sqlalchemy.engine import make_url
 
 from mnist_sweep import artifacts, models, storage
@@ -449,7 +448,7 @@ def _leaderboard_context(
         "budget": budget,
         "live": data["live"],
         "study": view,
-        "data_json": Markup(_json_script(data)),
+        "data_json": _json_script(data),
         "pareto_chart": charts.pareto(table, budget, target_acc) if done.any() else "",
         "journey_chart": charts.journey(table, target_acc),
         "generated": datetime.now().isoformat(timespec="seconds"),
