@@ -66,8 +66,8 @@ def expected_jobs(config: DictConfig) -> int | None:
     """How many jobs the multirun will launch: an Optuna sweep's ``n_trials``, else the
     product of the sweep overrides' lengths (None when it cannot tell, e.g. a glob)."""
     sweeper = config.hydra.sweeper
-    if "n_trials" in sweeper:
-        return int(sweeper.n_trials)
+    if "n_trials" in sweeper:  # one job per seed when each proposal is repeated over seeds
+        return int(sweeper.n_trials) * max(1, len(sweeper.get("seeds") or []))
     sweeps = list(config.hydra.overrides.task)
     sweeps += [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
     try:
@@ -86,8 +86,8 @@ class LeaderboardCallback(Callback):
     running and reloads itself, and once more, in full, when the multirun ends.
 
     A sweep stopped by Ctrl-C or an exception gets a last page that says it is incomplete; one
-    killed outright keeps its last page, and ``python -m mnist_sweep.report DIR`` then shows
-    it as stopped.
+    killed outright keeps its last page (which warns once no job has ended for long), and
+    ``python -m mnist_sweep.report DIR`` then shows it as stopped.
     """
 
     def __init__(self, reload_seconds: float = 10.0) -> None:
@@ -109,7 +109,10 @@ class LeaderboardCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         self._sweep_dir = None
-        live.finish(sweep_dir, live.ENDED)
+        # Hydra ends a multirun in a ``finally``: an exception in flight (Ctrl-C, a sweeper's
+        # error) means the sweep stopped before its last job
+        stopped = sys.exc_info()[0] is not None
+        live.finish(sweep_dir, live.STOPPED if stopped else live.ENDED)
         page = self._write(sweep_dir, run_reports=True)
         if page:
             log.info("leaderboard: %s", page)

@@ -45,6 +45,7 @@ def test_expected_jobs_counts_sweep_overrides_or_optuna_trials(tmp_path):
         count(["data.train_subset=512"], {"n_trials": 24, "params": {"search.w1": "range(4, 9)"}})
         == 24
     )
+    assert count(["x=1"], {"n_trials": 4, "seeds": [0, 1, 2], "params": None}) == 12
     assert count(["aug=glob(*)"]) is None  # needs the config to expand
 
 
@@ -145,3 +146,16 @@ def test_a_sweep_refused_before_its_first_job_leaves_no_folder(tmp_path):
     assert (sweep_dir / live.STATE).is_file()
     callback._stopped()  # the sweeper raised before launching a job
     assert not sweep_dir.exists() and (tmp_path / "multirun" / "2026-01-02").is_dir()
+
+
+def test_a_multirun_that_ends_with_an_exception_in_flight_is_marked_stopped(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    config = hydra_config(sweep_dir, ["aug=none,rotate"])
+    callback = LeaderboardCallback()
+    callback.on_multirun_start(config)
+    fake_run(sweep_dir / "0", overrides=["aug=none"], job_num=0, predictions=False)
+    try:
+        raise KeyboardInterrupt  # Ctrl-C: Hydra calls on_multirun_end in a finally block
+    except KeyboardInterrupt:
+        callback.on_multirun_end(config)
+    assert page_data(sweep_dir / report.LEADERBOARD)["live"]["state"] == "stopped"
