@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
 import sys
 import tempfile
@@ -92,14 +91,11 @@ class LeaderboardCallback(Callback):
 
     def __init__(self, reload_seconds: float = 10.0) -> None:
         self.reload_seconds = reload_seconds
-        self._sweep_dir: Path | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         live.start(sweep_dir, expected_jobs(config), self.reload_seconds)
-        self._sweep_dir = sweep_dir
-        atexit.register(self._stopped)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
@@ -108,7 +104,8 @@ class LeaderboardCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        self._sweep_dir = None
+        if not sweep_dir.is_dir():  # refused before this callback started it (output folder)
+            return
         # Hydra ends a multirun in a ``finally``: an exception in flight (Ctrl-C, a sweeper's
         # error) means the sweep stopped before its last job
         stopped = sys.exc_info()[0] is not None
@@ -116,12 +113,6 @@ class LeaderboardCallback(Callback):
         page = self._write(sweep_dir, run_reports=True)
         if page:
             log.info("leaderboard: %s", page)
-
-    def _stopped(self) -> None:
-        """At exit without on_multirun_end (Ctrl-C, a sweeper error): mark the page stopped."""
-        if self._sweep_dir is not None and self._sweep_dir.is_dir():
-            live.finish(self._sweep_dir, live.STOPPED)
-            self._write(self._sweep_dir, run_reports=False)
 
     @staticmethod
     def _write(sweep_dir: Path, run_reports: bool) -> Path | None:

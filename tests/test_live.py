@@ -74,8 +74,6 @@ def test_each_job_end_rewrites_the_page_as_running_without_run_reports(tmp_path)
     assert page_data(page)["live"]["state"] == "ended"
     assert "Sweep ended" in page.read_text()
     assert (sweep_dir / "0" / report.RUN_REPORT).is_file()
-    callback._stopped()  # the exit hook after a normal end: changes nothing
-    assert page_data(page)["live"]["state"] == "ended"
 
 
 def test_a_single_run_does_not_write_a_leaderboard(tmp_path):
@@ -83,17 +81,6 @@ def test_a_single_run_does_not_write_a_leaderboard(tmp_path):
     config.hydra.mode = RunMode.RUN
     LeaderboardCallback().on_job_end(config, job_return=None)
     assert not (tmp_path / "sweep").exists()
-
-
-def test_a_sweep_interrupted_in_its_process_is_marked_stopped_at_exit(tmp_path):
-    sweep_dir = tmp_path / "sweep"
-    config = hydra_config(sweep_dir, ["aug=none,rotate"])
-    callback = LeaderboardCallback()
-    callback.on_multirun_start(config)
-    fake_run(sweep_dir / "0", overrides=["aug=none"], job_num=0, predictions=False)
-    callback._stopped()  # what atexit runs after Ctrl-C: on_multirun_end never came
-    html = (sweep_dir / report.LEADERBOARD).read_text()
-    assert "Sweep stopped before it ended" in html and "1 of 2 jobs done" in html
 
 
 def test_a_killed_sweep_reads_as_stopped_when_its_process_is_gone(tmp_path):
@@ -144,7 +131,10 @@ def test_a_sweep_refused_before_its_first_job_leaves_no_folder(tmp_path):
     callback = LeaderboardCallback()
     callback.on_multirun_start(hydra_config(sweep_dir, ["aug=none,rotate"]))
     assert (sweep_dir / live.STATE).is_file()
-    callback._stopped()  # the sweeper raised before launching a job
+    try:
+        raise ValueError("the sweeper refused its settings")
+    except ValueError:
+        callback.on_multirun_end(hydra_config(sweep_dir, ["aug=none,rotate"]))
     assert not sweep_dir.exists() and (tmp_path / "multirun" / "2026-01-02").is_dir()
 
 
@@ -158,4 +148,12 @@ def test_a_multirun_that_ends_with_an_exception_in_flight_is_marked_stopped(tmp_
         raise KeyboardInterrupt  # Ctrl-C: Hydra calls on_multirun_end in a finally block
     except KeyboardInterrupt:
         callback.on_multirun_end(config)
+    html = (sweep_dir / report.LEADERBOARD).read_text()
     assert page_data(sweep_dir / report.LEADERBOARD)["live"]["state"] == "stopped"
+    assert "Sweep stopped before it ended" in html and "1 of 2 jobs done" in html
+
+
+def test_a_multirun_refused_before_its_output_folder_exists_writes_nothing(tmp_path, caplog):
+    config = hydra_config(tmp_path / "unmade", ["aug=none,rotate"])
+    LeaderboardCallback().on_multirun_end(config)  # OutputDirCallback exited first
+    assert not (tmp_path / "unmade").exists() and caplog.records == []
