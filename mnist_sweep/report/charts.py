@@ -185,8 +185,10 @@ def journey(df: pd.DataFrame, target_acc: float) -> str:
 
 
 def history(trials: pd.DataFrame, objective: str, direction: str) -> str:
-    """A study's objective by trial number with the best so far; pruned trials at the last
-    value they reported, refused and failed ones marked along the bottom."""
+    """A study's objective by trial number with the best so far (an accuracy in %); pruned
+    trials at the last value they reported, refused and failed ones marked along the bottom."""
+    percent = "acc" in objective and trials["value"].dropna().between(0, 1).all()
+    trials = trials.assign(value=trials["value"] * (100 if percent else 1))
     with rc_context(STYLE):
         fig = Figure(figsize=(6.2, 3.6), layout="constrained")
         ax = fig.subplots()
@@ -230,7 +232,7 @@ def history(trials: pd.DataFrame, objective: str, direction: str) -> str:
                 )
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel("trial")
-        ax.set_ylabel(objective)
+        ax.set_ylabel(f"{objective} (%)" if percent else objective)
         fig.legend(loc="outside lower center", ncols=4, fontsize=8)
         return _svg(fig)
 
