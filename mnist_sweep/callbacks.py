@@ -8,11 +8,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from mnist_sweep import loggers, report
 from mnist_sweep.errors import ConfigError
+from mnist_sweep.report import live
 
 log = logging.getLogger(__name__)
 
@@ -57,28 +61,75 @@ class OutputDirCallback(Callback):
             sys.exit(2)
 
 
-class LeaderboardCallback(Callback):
-    """Build ``leaderboard.html`` in the sweep directory when a multirun ends.
+def expected_jobs(config: DictConfig) -> int | None:
+    """How many jobs the multirun will launch: an Optuna sweep's ``n_trials``, else the
+    product of the sweep overrides' lengths (None when it cannot tell, e.g. a glob)."""
+    sweeper = config.hydra.sweeper
+    if "n_trials" in sweeper:  # one job per seed when each proposal is repeated over seeds
+        return int(sweeper.n_trials) * max(1, len(sweeper.get("seeds") or []))
+    sweeps = list(config.hydra.overrides.task)
+    sweeps += [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+    try:
+        total = 1
+        for override in OverridesParser.create().parse_overrides(sweeps):
+            if override.is_sweep_override():
+                total *= len(list(override.sweep_string_iterator()))
+    except Exception:  # a sweep this count does not understand: the page says "N jobs done"
+        return None
+    return total
 
-    A sweep that is killed never gets here (nor, before Hydra 1.4, one whose job raised);
-    ``python -m mnist_sweep.report DIR`` builds the same page from disk at any time.
+
+class LeaderboardCallback(Callback):
+    """Keep ``leaderboard.html`` and ``.csv`` in the sweep directory current: rewritten when
+    each job ends (the runs only, no run reports: quick) while the page says the sweep is
+    running and reloads itself, and once more, in full, when the multirun ends.
+
+    A sweep stopped by Ctrl-C or an exception gets a last page that says it is incomplete; one
+    killed outright keeps its last page (which warns once no job has ended for long), and
+    ``python -m mnist_sweep.report DIR`` then shows it as stopped.
     """
+
+    def __init__(self, reload_seconds: float = 10.0) -> None:
+        self.reload_seconds = reload_seconds
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        live.start(sweep_dir, expected_jobs(config), self.reload_seconds)
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if config.hydra.mode != RunMode.MULTIRUN:
+            return
+        self._write(Path(config.hydra.sweep.dir), run_reports=False)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        if not sweep_dir.is_dir():  # the sweep was refused before any job ran
+        if not sweep_dir.is_dir():  # refused before this callback started it (output folder)
             return
+        # Hydra ends a multirun in a ``finally``: an exception in flight (Ctrl-C, a sweeper's
+        # error) means the sweep stopped before its last job
+        stopped = sys.exc_info()[0] is not None
+        live.finish(sweep_dir, live.STOPPED if stopped else live.ENDED)
+        page = self._write(sweep_dir, run_reports=True)
+        if page:
+            log.info("leaderboard: %s", page)
+
+    @staticmethod
+    def _write(sweep_dir: Path, run_reports: bool) -> Path | None:
         try:
-            page = report.write_leaderboard(sweep_dir)
-        except Exception as exc:  # a report problem must not turn a finished sweep into a failure
+            with live.lock(sweep_dir):
+                return report.write_leaderboard(sweep_dir, run_reports=run_reports)
+        except report.NoRunsError:  # no job ran: the sweep was refused before its first
+            live.discard(sweep_dir)
+            return None
+        except Exception as exc:  # a report problem must never fail a job or a finished sweep
             log.warning(
                 "%s not written (%s); build it with: python -m mnist_sweep.report %s",
                 report.LEADERBOARD,
                 exc,
                 sweep_dir,
             )
-            return
-        log.info("leaderboard: %s", page)
+            return None
 
 
 class LoggerCallback(Callback):

@@ -16,6 +16,9 @@ import pytest
 
 from mnist_sweep import models, report
 from mnist_sweep.report.__main__ import main
+from mnist_sweep.report.collect import read_curve
+from mnist_sweep.report.render import PARALLEL_REPORTS_FROM, write_run_reports
+from scripts.synthetic_runs import make_runs
 from tests.test_report import SEED_NET, SEED_NET_PARAMS, external_references, fake_run, tables
 
 SHARED = ["data.train_subset=512", "trainer.epochs=1"]  # overrides every job of a sweep has
@@ -40,6 +43,14 @@ def rows(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader((path / report.LEADERBOARD_CSV).open()))
 
 
+def page_data(page: Path) -> dict:
+    """The JSON a page's script draws its table and charts from."""
+    html = page.read_text()
+    start = html.index('<script type="application/json" id="data">')
+    body = html[html.index(">", start) + 1 : html.index("</script>", start)]
+    return json.loads(body)
+
+
 def test_runs_appear_in_launch_order_with_their_key_changes(tmp_path):
     augs = ["rotate", "hflip", "vflip", "none", "affine"] * 2 + ["rotate"]  # jobs 0..10
     jobs = {n: {"overrides": [f"aug={aug}", *SHARED]} for n, aug in enumerate(augs)}
@@ -53,16 +64,12 @@ def test_runs_appear_in_launch_order_with_their_key_changes(tmp_path):
     assert [r["run"] for r in table] == [str(n) for n in range(1, 12)]
     assert [r["key_changes"] for r in table] == [f"aug={aug}" for aug in augs]
     assert [r["report"] for r in table] == [f"{n}/report.html" for n in range(11)]
-    html_rows = tables(page.read_text())["leaderboard"]
-    assert html_rows[0][:6] == [
-        "#",
-        "report",
-        "parameters",
-        "final test acc",
-        "key changes",
-        "status",
-    ]
-    assert [r[4] for r in html_rows[1:4]] == ["aug=rotate", "aug=hflip", "aug=vflip"]
+    header = tables(page.read_text())["leaderboard"][0]
+    assert header[1:7] == ["#", "report", "parameters", "final test acc", "key changes", "status"]
+    data = page_data(page)["rows"]
+    assert data["changes"][:3] == [["aug=rotate"], ["aug=hflip"], ["aug=vflip"]]
+    assert data["name"][:3] == ["aug=rotate", "aug=hflip", "aug=vflip"]  # the run, by its change
+    assert data["path"][:3] == ["0", "1", "2"]
     for n in range(11):
         assert (sweep_dir / str(n) / report.RUN_REPORT).is_file()
 
@@ -157,7 +164,7 @@ def test_pareto_front_keeps_runs_no_other_beats_on_size_and_accuracy(tmp_path):
     sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", jobs)
     html = report.write_leaderboard(sweep_dir).read_text()
     assert [r["pareto_front"] for r in rows(sweep_dir)] == ["True", "False", "True", "False"]
-    assert html.count('title="on the Pareto front"') == 2
+    assert page_data(sweep_dir / report.LEADERBOARD)["rows"]["pareto"] == [True, False, True, False]
     assert html.count("data:image/svg+xml;base64,") == 2  # Pareto and journey charts
 
 
@@ -201,17 +208,16 @@ def test_validation_column_appears_only_when_a_run_has_a_validation_split(tmp_pa
     assert "val acc" not in tables((without / report.LEADERBOARD).read_text())["leaderboard"][0]
     with_val = sweep(tmp_path, "2026-01-02/03-04-05-000002", {0: {"val_acc": 0.991}, 1: {}})
     report.write_leaderboard(with_val)
-    header, first, second = tables((with_val / report.LEADERBOARD).read_text())["leaderboard"][:3]
-    column = header.index("val acc")
-    assert (first[column], second[column]) == ("99.10 %", "—")
+    assert "val acc" in tables((with_val / report.LEADERBOARD).read_text())["leaderboard"][0]
+    assert page_data(with_val / report.LEADERBOARD)["rows"]["val_acc"] == [0.991, None]
 
 
 def test_leaderboard_is_one_self_contained_file_with_sortable_columns(tmp_path):
     sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", {0: {}, 1: {"test_acc": 0.995}})
     html = report.write_leaderboard(sweep_dir).read_text()
     assert external_references(html) == []
-    assert '<table class="sortable" id="leaderboard">' in html
-    assert f'data-sort="{float(SEED_NET_PARAMS)!r}"' in html
+    assert '<table class="sortable" id="leaderboard" data-scripted>' in html
+    assert page_data(sweep_dir / report.LEADERBOARD)["rows"]["params"] == [SEED_NET_PARAMS] * 2
 
 
 def test_damaged_runs_and_foreign_files_do_not_stop_the_page(tmp_path):
@@ -290,4 +296,30 @@ def test_optuna_trials_of_one_study_merge_across_sweeps_with_trial_numbers(tmp_p
     assert [r["trial"] for r in table] == ["0", "1", "2", "3"]
     assert [r["key_changes"] for r in table] == [f"search.w1={w}" for w in (8, 12, 6, 10)]
     header = tables(page.read_text())["leaderboard"][0]
-    assert header[:3] == ["#", "trial", "report"] and "val acc" in header
+    assert header[1:4] == ["#", "trial", "report"] and "val acc" in header
+    assert page_data(page)["rows"]["name"] == ["trial 0", "trial 1", "trial 2", "trial 3"]
+
+
+def test_missing_run_reports_are_rebuilt_by_worker_processes_and_only_once(tmp_path):
+    sweep_dir = make_runs(tmp_path, 2 * PARALLEL_REPORTS_FROM)  # enough for two workers
+    run_dirs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+    assert write_run_reports(run_dirs) == len(run_dirs)
+    assert all((d / report.RUN_REPORT).is_file() for d in run_dirs)
+    assert write_run_reports(run_dirs) == 0  # all current now
+
+
+def test_markup_in_an_override_stays_text_in_the_page_data(tmp_path):
+    tricky = "note=</script><!--<b>"
+    sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", {0: {"overrides": [tricky]}})
+    page = report.write_leaderboard(sweep_dir, run_reports=False)
+    assert page_data(page)["rows"]["changes"] == [[tricky]]
+    assert tricky not in page.read_text()
+
+
+def test_learning_curves_prefer_validation_and_keep_gaps_of_sparse_test_epochs(tmp_path):
+    (tmp_path / "history.csv").write_text("epoch,test_acc\n1,\n2,0.97\n3,nan\n")
+    assert read_curve(tmp_path) == [None, 0.97, None]
+    (tmp_path / "history.csv").write_text("epoch,val_acc,test_acc\n1,0.9,\n2,0.95,0.97\n")
+    assert read_curve(tmp_path) == [0.9, 0.95]
+    (tmp_path / "history.csv").write_text("epoch,train_acc\n1,0.9\n")
+    assert read_curve(tmp_path) is None

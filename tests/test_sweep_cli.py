@@ -38,6 +38,10 @@ def test_sweep_ends_with_a_leaderboard_and_an_over_budget_job_does_not_stop_it(c
     (sweep_dir,) = sweep_dirs(tmp_path)
     assert (sweep_dir / report.LEADERBOARD).is_file()
     assert f"leaderboard: {sweep_dir.relative_to(tmp_path)}/{report.LEADERBOARD}" in done.stdout
+    assert (
+        "<strong>Sweep ended:</strong> 2 of 2 jobs done."
+        in (sweep_dir / report.LEADERBOARD).read_text()
+    )
 
     refused, trained = leaderboard(sweep_dir)
     assert (refused["job_num"], refused["status"]) == ("0", "over budget")
@@ -88,4 +92,7 @@ def test_a_diverged_job_gets_its_own_level_and_the_sweep_goes_on(cli, tmp_path):
     assert diverged["status"] == "diverged" and "in epoch 1 of 1" in diverged["detail"]
     assert diverged["test_acc"] == ""  # no accuracy for a diverged run, not NaN
     assert trained["status"] == "below target" and float(trained["test_acc"]) > 0.1
-    assert "diverged" in (sweep_dir / report.LEADERBOARD).read_text()
+    assert (
+        '<span class="badge diverged">1 diverged</span>'
+        in (sweep_dir / report.LEADERBOARD).read_text()
+    )

@@ -2,8 +2,9 @@
 
 ``collect`` finds and reads runs into a pandas table, ``charts`` draws them with matplotlib and
 ``render`` fills the Jinja2 templates: ``report.html`` per run, ``leaderboard.html`` and
-``leaderboard.csv`` per sweep (or any folder of runs). ``python -m mnist_sweep.report PATH``
-rebuilds them at any time.
+``leaderboard.csv`` per sweep (or any folder of runs), with the study view of an Optuna sweep
+(``study``); ``live`` keeps a running sweep's page current. ``python -m mnist_sweep.report PATH``
+rebuilds them at any time, ``python -m mnist_sweep.report URL`` shows an Optuna storage's study.
 """
 
 from mnist_sweep.report.collect import NoRunsError
@@ -13,13 +14,17 @@ from mnist_sweep.report.render import (
     RUN_REPORT,
     write_leaderboard,
     write_run_report,
+    write_study_page,
 )
+from mnist_sweep.report.study import StudyError
 
 __all__ = [
     "LEADERBOARD",
     "LEADERBOARD_CSV",
     "RUN_REPORT",
     "NoRunsError",
+    "StudyError",
     "write_leaderboard",
     "write_run_report",
+    "write_study_page",
 ]

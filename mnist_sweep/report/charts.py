@@ -29,6 +29,15 @@ COLORS = {
     "unreadable": "#6e7781",
 }
 SERIES = {"train": "#0969da", "test": "#cf222e", "val": "#1a7f37"}
+# How a study's trials are marked: finished, stopped by the pruner, never trained, crashed.
+TRIAL_COLORS = {
+    "complete": "#0969da",
+    "pruned": COLORS["pruned"],
+    "refused": COLORS["over_budget"],
+    "failed": COLORS["failed"],
+    "running": "#6e7781",
+}
+RASTER_FROM = 2000  # points above which a scatter is drawn as an image inside the SVG
 STYLE = {
     "svg.fonttype": "none",  # text stays text: smaller files, the page's font
     "svg.hashsalt": "mnist_sweep",  # stable ids, so an unchanged chart gives an unchanged page
@@ -101,7 +110,14 @@ def pareto(df: pd.DataFrame, budget: int, target_acc: float) -> str:
         ax.scatter(
             front["params"], 100 * front["test_acc"], s=90, facecolors="none", edgecolors="#24292f"
         )
-        ax.scatter(done["params"], 100 * done["test_acc"], s=26, c=_colors(done["level"]), zorder=2)
+        ax.scatter(
+            done["params"],
+            100 * done["test_acc"],
+            s=26,
+            c=_colors(done["level"]),
+            zorder=2,
+            rasterized=len(done) > RASTER_FROM,
+        )
         if len(done) <= 60:
             for _, row in done.iterrows():
                 ax.annotate(
@@ -129,7 +145,9 @@ def journey(df: pd.DataFrame, target_acc: float) -> str:
         ax = fig.subplots()
         scored = df.dropna(subset=["test_acc"])
         acc = 100 * scored["test_acc"]
-        ax.plot(scored["run"], acc, color="#d0d7de", lw=1, zorder=1)
+        ax.plot(
+            scored["run"], acc, color="#d0d7de", lw=1, zorder=1, rasterized=len(df) > RASTER_FROM
+        )
         ax.plot(
             scored["run"],
             acc.cummax(),
@@ -138,7 +156,14 @@ def journey(df: pd.DataFrame, target_acc: float) -> str:
             lw=1,
             label="best so far",
         )
-        ax.scatter(scored["run"], acc, s=26, c=_colors(scored["level"]), zorder=2)
+        ax.scatter(
+            scored["run"],
+            acc,
+            s=26,
+            c=_colors(scored["level"]),
+            zorder=2,
+            rasterized=len(scored) > RASTER_FROM,
+        )
         _target_line(ax, target_acc)
         unscored = df[df["test_acc"].isna()]
         if len(unscored):
@@ -156,6 +181,94 @@ def journey(df: pd.DataFrame, target_acc: float) -> str:
         ax.set_xlabel("run # (launch order)")
         ax.set_ylabel("final test accuracy (%)")
         fig.legend(loc="outside lower center", ncols=3, fontsize=8)
+        return _svg(fig)
+
+
+def history(trials: pd.DataFrame, objective: str, direction: str) -> str:
+    """A study's objective by trial number with the best so far (an accuracy in %); pruned
+    trials at the last value they reported, refused and failed ones marked along the bottom."""
+    percent = "acc" in objective and trials["value"].dropna().between(0, 1).all()
+    trials = trials.assign(value=trials["value"] * (100 if percent else 1))
+    with rc_context(STYLE):
+        fig = Figure(figsize=(6.2, 3.6), layout="constrained")
+        ax = fig.subplots()
+        many = len(trials) > RASTER_FROM
+        done = trials[trials["kind"].eq("complete") & trials["value"].notna()]
+        if len(done):
+            best = done["value"].cummax() if direction == "maximize" else done["value"].cummin()
+            ax.plot(
+                done["number"],
+                best,
+                drawstyle="steps-post",
+                color="#24292f",
+                lw=1,
+                label="best so far",
+            )
+        for kind, color in TRIAL_COLORS.items():
+            some = trials[trials["kind"].eq(kind)]
+            shown = some[some["value"].notna()]
+            if len(shown):
+                ax.scatter(
+                    shown["number"],
+                    shown["value"],
+                    s=22,
+                    color=color,
+                    zorder=2,
+                    marker="o" if kind == "complete" else "v",
+                    label=kind,
+                    rasterized=many,
+                )
+            unvalued = some[some["value"].isna()]
+            if len(unvalued):
+                ax.scatter(
+                    unvalued["number"],
+                    np.full(len(unvalued), 0.03),
+                    marker="x",
+                    s=26,
+                    color=color,
+                    transform=ax.get_xaxis_transform(),
+                    rasterized=many,
+                    label=f"{kind} (no value)",
+                )
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xlabel("trial")
+        ax.set_ylabel(f"{objective} (%)" if percent else objective)
+        fig.legend(loc="outside lower center", ncols=4, fontsize=8)
+        return _svg(fig)
+
+
+def seed_front(trials: pd.DataFrame, objective: str, direction: str) -> str:
+    """Objective against parameter count, mean ± std over each trial's seed repeats, with the
+    Pareto front of the means (no other trial both smaller and better on average)."""
+    with rc_context(STYLE):
+        fig = Figure(figsize=(6.2, 3.6), layout="constrained")
+        ax = fig.subplots()
+        rep = trials[trials["n_seeds"].gt(1) & trials["params_count"].notna()]
+        ax.errorbar(
+            rep["params_count"],
+            rep["seed_mean"],
+            yerr=rep["seed_std"],
+            fmt="o",
+            ms=4,
+            color=TRIAL_COLORS["complete"],
+            ecolor="#8c959f",
+            elinewidth=1,
+            capsize=2,
+            label="trial: mean ± std",
+        )
+        sign = 1 if direction == "maximize" else -1
+        best, front = -np.inf, []
+        for _, row in rep.sort_values(["params_count", "seed_mean"]).iterrows():
+            if sign * row["seed_mean"] > best:
+                best = sign * row["seed_mean"]
+                front.append((row["params_count"], row["seed_mean"]))
+        if front:
+            xs, ys = zip(*front, strict=True)
+            ax.plot(xs, ys, drawstyle="steps-post", color="#24292f", lw=1, label="Pareto front")
+        ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
+        ax.set_xlabel("trainable parameters")
+        ax.set_ylabel(f"{objective} over seeds")
+        fig.legend(loc="outside lower center", ncols=2, fontsize=8)
         return _svg(fig)
 
 

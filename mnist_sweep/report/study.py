@@ -1,0 +1,255 @@
+"""The study view of an Optuna sweep, read only through Optuna's public API.
+
+A study comes from a storage URL (``python -m mnist_sweep.report sqlite:///studies/widths.db``)
+or from the ``.hydra/hydra.yaml`` of one of its trials' run folders. Trials point to their run
+folders with the user attributes ``run_dir`` and, for seed repeats, ``run_dirs`` (``params``: the
+parameter count; ``seed_values``: the objective per seed); runs the table holds are linked.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+import statistics
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+from omegaconf import OmegaConf
+from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
+
+from mnist_sweep import storage
+from mnist_sweep.errors import ConfigError, UserError
+from mnist_sweep.report import charts
+
+# Optuna's PED-ANOVA needs only numpy (fANOVA and mean decrease impurity need scikit-learn): how
+# much each parameter matters for a trial to land in the best 10 % (the evaluator's default).
+EVALUATOR = (
+    "PED-ANOVA (optuna.importance.PedAnovaImportanceEvaluator): how much each parameter decides "
+    "whether a trial lands in the best 10 %"
+)
+log = logging.getLogger(__name__)
+
+
+class StudyError(UserError):
+    """A storage URL that cannot be opened, or a study it does not hold."""
+
+
+def trial_run_dirs(trial: FrozenTrial) -> list[Path]:
+    """The run folders a trial points to: one per seed repeat, else its one run."""
+    dirs = trial.user_attrs.get("run_dirs")
+    if not isinstance(dirs, list):
+        dirs = [trial.user_attrs.get("run_dir")]
+    return [Path(d) for d in dirs if isinstance(d, str)]
+
+
+def _check_exists(url: str) -> None:
+    """Refuse a SQLite or journal file that does not exist, or a SQLite file without Optuna's
+    tables: opening it through Optuna would create one, or add its tables to another database."""
+    if url.startswith(storage.JOURNAL):
+        path = Path(url[len(storage.JOURNAL) :])
+        if not path.is_file():
+            raise StudyError(f"{url!r}: {path} does not exist; give the journal a sweep wrote.")
+        return
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # not a URL at all
+        raise StudyError(
+            f"{url!r} is not a storage URL ({exc}); give an Optuna storage URL such as "
+            "sqlite:///studies/widths.db, or a run or sweep folder."
+        ) from exc
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    shown = storage.hide_password(url)
+    path = Path(parsed.database)
+    if not path.is_file():
+        raise StudyError(f"{shown!r}: {path} does not exist; give the .db a sweep wrote.")
+    try:
+        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.Error as exc:
+        raise StudyError(f"{shown!r}: {path} is not a SQLite database ({exc}).") from exc
+    if "studies" not in tables:
+        raise StudyError(f"{shown!r}: {path} holds no Optuna study (no 'studies' table).")
+
+
+def open_study(url: str, name: str | None = None) -> optuna.Study:
+    """Load study ``name`` from the storage at ``url`` (the only one there when None): SQLite,
+    a journal file or any RDB URL, as ``hydra.sweeper.storage`` takes them."""
+    _check_exists(url)
+    shown = storage.hide_password(url)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "Using an existing study" lines
+    try:
+        opened = storage.open_storage(url)
+        names = optuna.get_all_study_names(storage=opened)
+        if name is None and len(names) == 1:
+            name = names[0]
+        if name in names:
+            return optuna.load_study(study_name=name, storage=opened)
+    except ConfigError as exc:  # the storage module's one line: which URL, why, what works
+        raise StudyError(str(exc).replace("hydra.sweeper.storage=", "", 1)) from exc
+    except Exception as exc:  # any way a storage can fail: syntax, driver, network, schema
+        raise StudyError(
+            f"{shown!r} could not be opened as an Optuna storage: {type(exc).__name__}: {exc}"
+        ) from exc
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    if not names:
+        raise StudyError(f"{shown} holds no study yet; run a search that stores it there.")
+    held = ", ".join(sorted(names))
+    if name is None:
+        raise StudyError(f"{shown} holds {held}; choose one with --study NAME.")
+    raise StudyError(f"{shown} holds no study {name!r} (it holds {held}); fix --study.")
+
+
+def _from(url: str, cwd: str | None) -> str:
+    """``url`` with a relative SQLite or journal path taken from the launch folder ``cwd``."""
+    if not cwd:
+        return url
+    if url.startswith(storage.JOURNAL):
+        return storage.JOURNAL + str(Path(cwd) / url[len(storage.JOURNAL) :])
+    try:
+        parsed = make_url(url)
+    except Exception:  # open_study says what is wrong with it
+        return url
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return url
+    database = str(Path(cwd) / parsed.database)  # an absolute path stays as it is
+    return parsed.set(database=database).render_as_string(hide_password=False)
+
+
+def sweep_study(run_dir: Path) -> optuna.Study | None:
+    """The study a trial's run folder names in ``.hydra/hydra.yaml`` (storage, study name and
+    launch folder), when its storage can be opened; None otherwise."""
+    try:
+        cfg = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml")
+        url = OmegaConf.select(cfg, "hydra.sweeper.storage", default=None)
+        name = OmegaConf.select(cfg, "hydra.sweeper.study_name", default=None)
+        cwd = OmegaConf.select(cfg, "hydra.runtime.cwd", default=None)
+    except Exception:  # not an Optuna sweep, or a hydra.yaml we cannot read
+        return None
+    if not url or not name:
+        return None
+    try:
+        return open_study(_from(str(url), cwd), name)
+    except StudyError as exc:
+        log.info("no study view for %s: %s", run_dir.parent, exc)
+        return None
+
+
+def _kind(trial: FrozenTrial) -> str:
+    """complete, pruned, refused (never trained: over budget or invalid), failed or running."""
+    if "refused" in trial.user_attrs:
+        return "refused"
+    return {
+        TrialState.COMPLETE: "complete",
+        TrialState.PRUNED: "pruned",
+        TrialState.FAIL: "failed",
+    }.get(trial.state, "running")
+
+
+def _reached(trial: FrozenTrial) -> float | None:
+    """A pruned trial's last reported (intermediate) value."""
+    steps = trial.intermediate_values
+    return steps[max(steps)] if steps else None
+
+
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def _seed_values(trial: FrozenTrial) -> list[float]:
+    """The first objective of each seed repeat (``seed_values``: {seed: value or [values]})."""
+    found = trial.user_attrs.get("seed_values")
+    values = found.values() if isinstance(found, dict) else found if isinstance(found, list) else []
+    firsts = (v[0] if isinstance(v, list) and v else v for v in values)
+    return [x for x in map(_number, firsts) if x is not None]
+
+
+def _importances(study: optuna.Study, multi: bool, params: list[str]) -> dict[str, Any]:
+    """PED-ANOVA importances of the searched parameters for the objective and for a small
+    parameter count, each [(name, share)] largest first; a line saying why when they cannot be
+    computed."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    out: dict[str, Any] = {"objective": [], "params": [], "note": ""}
+    if len(complete) < 2 or not params:
+        out["note"] = "needs two or more completed trials of a search with parameters."
+        return out
+    sign = -1.0 if study.directions[0] == StudyDirection.MAXIMIZE else 1.0
+    targets = {  # the evaluator ranks low target values best
+        "objective": (lambda t: sign * t.values[0]) if multi else None,
+        "params": lambda t: float(t.user_attrs["params"]),
+    }
+    if any(_number(t.user_attrs.get("params")) is None for t in complete):
+        del targets["params"]
+    for key, target in targets.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "computes the importances ... low values"
+                found = get_param_importances(
+                    study, evaluator=PedAnovaImportanceEvaluator(), target=target
+                )
+        except Exception as exc:  # e.g. every trial with the same value: say so, keep the page
+            out["note"] = f"{key}: {type(exc).__name__}: {exc}"
+            continue
+        out[key] = [[name, float(share)] for name, share in found.items()]
+    return out
+
+
+def study_view(study: optuna.Study, table: pd.DataFrame, objective: str) -> dict[str, Any]:
+    """What the page's study section shows, as plain data (JSON) plus the static charts.
+
+    ``table`` is the leaderboard's: each trial lists the rows of its run folders (``rows``).
+    """
+    trials = study.get_trials(deepcopy=False)
+    multi = len(study.directions) > 1
+    rows = {Path(d).resolve(): i for i, d in enumerate(table["run_dir"])} if len(table) else {}
+    names = list(dict.fromkeys(name for t in trials for name in t.params))
+    out_trials = []
+    for t in trials:
+        kind = _kind(t)
+        value = t.values[0] if t.values else (_reached(t) if kind == "pruned" else None)
+        seeds = _seed_values(t)
+        out_trials.append(
+            {
+                "number": t.number,
+                "kind": kind,
+                "value": _number(value),
+                "params_count": _number(t.user_attrs.get("params")),
+                "p": [t.params.get(n) for n in names],
+                "rows": [rows[d] for d in map(Path.resolve, trial_run_dirs(t)) if d in rows],
+                "seed_mean": statistics.fmean(seeds) if len(seeds) > 1 else None,
+                "seed_std": statistics.pstdev(seeds) if len(seeds) > 1 else None,
+                "n_seeds": len(seeds),
+            }
+        )
+    kinds = [t["kind"] for t in out_trials]
+    history = pd.DataFrame(out_trials) if out_trials else pd.DataFrame()
+    return {
+        "name": study.study_name,
+        "directions": [d.name.lower() for d in study.directions],
+        "objective": objective,
+        "params": names,
+        "categorical": [
+            not all(_number(t["p"][i]) is not None for t in out_trials if t["p"][i] is not None)
+            for i in range(len(names))
+        ],
+        "trials": out_trials,
+        "counts": {k: kinds.count(k) for k in dict.fromkeys(kinds)},
+        "importance": _importances(study, multi, names),
+        "evaluator": EVALUATOR,
+        "history_chart": charts.history(history, objective, study.directions[0].name.lower())
+        if len(history)
+        else "",
+        "seeds_chart": charts.seed_front(history, objective, study.directions[0].name.lower())
+        if len(history) and history["n_seeds"].gt(1).any()
+        else "",
+    }

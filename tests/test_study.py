@@ -1,0 +1,211 @@
+"""The study view of an Optuna sweep and ``python -m mnist_sweep.report STORAGE_URL``.
+
+``make_study`` builds a small real study with Optuna's API (completed, pruned and refused trials)
+whose trials point to ``fake_run`` folders, so no test here trains.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.distributions import IntDistribution
+from optuna.trial import TrialState
+
+from mnist_sweep import artifacts, report, storage
+from mnist_sweep.report.__main__ import main
+from tests.test_leaderboard import page_data, tables
+from tests.test_report import SEED_NET, fake_run
+
+SPACE = {f"search.w{i}": IntDistribution(4, 32, step=2) for i in range(1, 5)}
+STAMP = "2026-01-02/03-04-05-000001"
+
+
+def make_study(root: Path, n: int = 12, name: str = "widths", seeds: bool = False) -> str:
+    """A study of ``n`` trials in ``root/studies/<name>.db`` with run folders under
+    ``root/multirun``, told as the budget sweeper tells them: every fifth trial refused (no run),
+    every fourth pruned after one of its three epochs; with ``seeds``, every trained trial runs
+    once per seed 0, 1, 2 (``run_dirs``, ``seed_values``). Returns the storage URL."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    (root / "studies").mkdir(exist_ok=True)
+    url = f"sqlite:///{root / 'studies' / f'{name}.db'}"
+    sampler = optuna.samplers.RandomSampler(seed=0)
+    study = optuna.create_study(study_name=name, storage=url, direction="maximize", sampler=sampler)
+    sweep_dir = root / "multirun" / STAMP
+    job = 0
+    for number in range(n):
+        trial = study.ask(SPACE)
+        widths = [trial.params[f"search.w{i}"] for i in (1, 2, 2, 3, 3, 4, 4)]
+        model = SEED_NET | {"widths": widths}
+        overrides = [f"{k}={v}" for k, v in trial.params.items()]
+        overrides += [f"++search.study={name}", f"++search.trial={number}"]
+        trial.set_user_attr("params", sum(widths) * 40)
+        if number % 5 == 4:
+            trial.set_user_attr("refused", "refused before training: over budget")
+            study.tell(trial, state=TrialState.PRUNED)
+            continue
+        acc = 0.95 + 0.004 * (trial.params["search.w1"] / 4) + 0.0001 * number
+        pruned = number % 4 == 3
+        epochs = 1 if pruned else 3
+        curve = [acc - 0.001 - 0.01 * (3 - e) for e in range(1, epochs + 1)]
+        run_dirs, values = [], {}
+        for seed in (0, 1, 2) if seeds else (None,):
+            run_dir = sweep_dir / str(job)
+            shift = 0.001 * (seed - 1) if seeds else 0.0
+            fake_run(
+                run_dir,
+                status="pruned" if pruned else "completed",
+                test_acc=acc + shift,
+                val_acc=acc - 0.001 + shift,
+                overrides=overrides + ([f"trainer.seed={seed}"] if seeds else []),
+                model=model,
+                job_num=job,
+                trial=number,
+                study=name,
+                seed=seed or 0,
+                predictions=False,
+            )
+            rows = [
+                {"epoch": e, "val_acc": v + shift, "test_acc": v} for e, v in enumerate(curve, 1)
+            ]
+            artifacts.write_history(run_dir / artifacts.HISTORY, rows)
+            run_dirs.append(str(run_dir))
+            values[str(seed)] = acc - 0.001 + shift
+            job += 1
+        for step, value in enumerate(curve, 1):
+            trial.report(value, step)
+        trial.set_user_attr("run_dir", run_dirs[0])
+        trial.set_user_attr("test_acc", acc)
+        if seeds:
+            trial.set_user_attr("run_dirs", run_dirs)
+        if pruned:
+            study.tell(trial, state=TrialState.PRUNED)
+            continue
+        if seeds:
+            trial.set_user_attr("seed_values", values)
+            trial.set_user_attr("seed_std", statistics.pstdev(values.values()))
+        study.tell(trial, acc - 0.001)
+    (sweep_dir / "multirun.yaml").write_text("hydra: {}\n")
+    return url
+
+
+@pytest.fixture(scope="module")
+def study_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("study")
+    return report.write_study_page(make_study(root), run_reports=False)
+
+
+def test_study_page_goes_beside_the_database_with_every_trained_trial_as_a_row(study_page):
+    assert study_page.name == "widths.html" and study_page.parent.name == "studies"
+    data = page_data(study_page)
+    assert data["rows"]["name"] == [f"trial {n}" for n in range(12) if n % 5 != 4]
+    assert data["rows"]["report"][0] == f"../multirun/{STAMP}/0/report.html"
+    assert study_page.with_suffix(".csv").is_file()
+
+
+def test_study_view_marks_pruned_and_refused_trials_and_links_runs(study_page):
+    study = page_data(study_page)["study"]
+    kinds = {t["number"]: t["kind"] for t in study["trials"]}
+    assert [n for n, k in kinds.items() if k == "refused"] == [4, 9]
+    assert [n for n, k in kinds.items() if k == "pruned"] == [3, 7, 11]
+    pruned = next(t for t in study["trials"] if t["number"] == 3)
+    assert pruned["value"] == pytest.approx(0.95 + 0.004 * pruned["p"][0] / 4 + 0.0003 - 0.021)
+    assert [t["rows"] for t in study["trials"] if t["kind"] == "refused"] == [[], []]
+    assert [t["rows"] for t in study["trials"][:4]] == [[0], [1], [2], [3]]
+    assert study["params"] == list(SPACE)
+    assert study["history_chart"].startswith("data:image/svg+xml;base64,")
+
+
+def test_importances_of_every_searched_parameter_for_objective_and_size(study_page):
+    study = page_data(study_page)["study"]
+    assert "PedAnovaImportanceEvaluator" in study["evaluator"]
+    for target in ("objective", "params"):
+        shares = dict(study["importance"][target])
+        assert sorted(shares) == sorted(SPACE)
+        assert sum(shares.values()) == pytest.approx(1.0)
+    assert max(dict(study["importance"]["objective"]).items(), key=lambda kv: kv[1])[0] == (
+        "search.w1"  # the objective depends on w1 alone
+    )
+    html = study_page.read_text()
+    assert len(tables(html)[""]) >= 8  # both importance tables, one row per parameter
+
+
+def test_storage_command_builds_the_page_and_reports_the_paths(tmp_path, capsys):
+    url = make_study(tmp_path, n=3)
+    out = tmp_path / "pages"
+    assert main([url, "--out", str(out), "--no-run-reports"]) == 0
+    assert (out / "widths.html").is_file() and (out / "widths.csv").is_file()
+    assert f"wrote {out / 'widths.html'}" in capsys.readouterr().out
+    assert not (tmp_path / "multirun" / STAMP / "0" / report.RUN_REPORT).exists()
+    assert main([url, "--out", str(out)]) == 0
+    assert (tmp_path / "multirun" / STAMP / "0" / report.RUN_REPORT).is_file()
+
+
+def _error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    return err
+
+
+def test_storage_command_refuses_bad_storages_and_studies_in_one_line(tmp_path, capsys):
+    url = make_study(tmp_path, n=2)
+    missing = tmp_path / "nope.db"
+    assert "does not exist" in _error([f"sqlite:///{missing}"], capsys)
+    assert not missing.exists()  # opening it never created it
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE notes (text)")
+    assert "holds no Optuna study" in _error([f"sqlite:///{foreign}"], capsys)
+    with sqlite3.connect(foreign) as db:
+        tables_after = [r[0] for r in db.execute("SELECT name FROM sqlite_master")]
+    assert tables_after == ["notes"]  # nothing added to someone else's database
+    assert "holds no study 'nope' (it holds widths)" in _error([url, "--study", "nope"], capsys)
+    unreachable = _error(["postgresql+nodriver://me:secret@x/y"], capsys)
+    assert "could not be opened" in unreachable and "secret" not in unreachable
+    assert "--study" in _error([str(tmp_path), "--study", "widths"], capsys)
+
+
+def test_a_storage_with_several_studies_needs_study(tmp_path, capsys):
+    url = make_study(tmp_path, n=2)
+    study = optuna.load_study(study_name="widths", storage=url)
+    optuna.create_study(study_name="second", storage=url)
+    assert "holds second, widths; choose one with --study NAME" in _error([url], capsys)
+    assert main([url, "--study", study.study_name, "--no-run-reports"]) == 0
+
+
+def test_seed_repeats_give_mean_and_std_and_their_own_chart(tmp_path, study_page):
+    assert page_data(study_page)["study"]["seeds_chart"] == ""  # no trial has seed_values
+    page = report.write_study_page(make_study(tmp_path, n=4, seeds=True), run_reports=False)
+    data = page_data(page)
+    first = data["study"]["trials"][0]
+    assert first["rows"] == [0, 1, 2]  # one row per seed
+    assert data["rows"]["name"][:3] == ["trial 0 seed 0", "trial 0 seed 1", "trial 0 seed 2"]
+    assert first["n_seeds"] == 3
+    assert first["seed_std"] == pytest.approx(statistics.pstdev([-0.001, 0.0, 0.001]))
+    assert first["seed_mean"] == pytest.approx(first["value"])
+    assert "Pareto front of the means" in page.read_text()
+
+
+def test_the_page_carries_only_the_config_values_that_differ_between_runs(study_page):
+    data = page_data(study_page)
+    assert data["config_keys"] == ["model.widths"]  # the only difference between the trials
+    widths = [values[0] for values in data["config"]]
+    assert len(widths) == 10 and all(len(w) == 7 for w in widths)
+
+
+def test_a_journal_storage_gives_its_study_page_beside_the_journal(tmp_path, capsys):
+    journal = tmp_path / "studies" / "widths.log"
+    url = f"{storage.JOURNAL}{journal}"
+    missing = _error([f"{storage.JOURNAL}{tmp_path / 'nope.log'}"], capsys)
+    assert "does not exist" in missing and not (tmp_path / "nope.log").exists()
+    study = optuna.create_study(study_name="widths", storage=storage.open_storage(url))
+    run_dir = fake_run(tmp_path / "run", overrides=["search.w1=8"], trial=0, predictions=False)
+    trial = study.ask({"search.w1": IntDistribution(4, 32, step=2)})
+    trial.set_user_attr("run_dir", str(run_dir))
+    study.tell(trial, 0.99)
+    assert main([url, "--no-run-reports"]) == 0
+    assert page_data(journal.parent / "widths.html")["rows"]["name"] == ["trial 0"]
