@@ -5,6 +5,8 @@
     .venv/bin/python benchmarks/benchmark.py --skip-throughput --readme
     .venv/bin/python benchmarks/benchmark.py --experiments default tiny \
         --carry benchmarks/results/<stamp>/benchmark.json best seed   # unchanged rows carried over
+    .venv/bin/python benchmarks/benchmark.py --render benchmarks/results/<stamp> --readme \
+        --carry benchmarks/results/<other>/benchmark.json seed        # a row measured later
 
 Writes ``benchmarks/results/<stamp>.json`` and ``.md``; ``--readme`` also replaces the table
 between the benchmark markers in README.md. Not part of the test suite: it trains full models.
@@ -385,6 +387,12 @@ def main() -> None:
     p.add_argument("--skip-profile", action="store_true")
     p.add_argument("--readme", action="store_true", help="write the table into README.md")
     p.add_argument(
+        "--render",
+        type=Path,
+        metavar="RESULT_DIR",
+        help="run nothing: re-render an earlier result folder's table (with --carry rows added)",
+    )
+    p.add_argument(
         "--carry",
         nargs="+",
         metavar=("JSON", "EXPERIMENT"),
@@ -392,6 +400,16 @@ def main() -> None:
     )
     args = p.parse_args()
 
+    if args.render:
+        out = args.render
+        result = json.loads((out / "benchmark.json").read_text())
+        if args.carry:
+            carried = carry(Path(args.carry[0]), args.carry[1:])
+            names = {t["experiment"] for t in carried}
+            kept = [t for t in result["time_to_target"] if t["experiment"] not in names]
+            result["time_to_target"] = kept + carried
+        finish(result, out, args.readme)
+        return
     root = Path(os.environ.get("MNIST_SWEEP_DATA", REPO / "data")).resolve()
     ensure_mnist(root)
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
@@ -404,11 +422,16 @@ def main() -> None:
     result["time_to_target"] = time_to_target(args.experiments, args.seeds, out / "runs", args.set)
     if args.carry:
         result["time_to_target"] += carry(Path(args.carry[0]), args.carry[1:])
+    finish(result, out, args.readme)
+
+
+def finish(result: dict, out: Path, readme: bool) -> None:
+    """Write the result's JSON and table into ``out`` (and README.md with ``readme``)."""
     md = markdown(result)
     out.mkdir(parents=True, exist_ok=True)
     artifacts.write_json(out / "benchmark.json", result)
     (out / "benchmark.md").write_text(md)
-    if args.readme:
+    if readme:
         update_readme(md)
     print(md)
 
