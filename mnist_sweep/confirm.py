@@ -147,7 +147,8 @@ def confirm(
         )
     chosen = best_trials(study, top)
     plans = [(t, trial_overrides(t)) for t in chosen]  # every config rebuilt before training
-    sweep = out / datetime.now().strftime("%Y-%m-%d") / datetime.now().strftime("%H-%M-%S-%f")
+    now = datetime.now()
+    sweep = out / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S-%f")
     log.info(
         "confirming %d trials of %r with seeds %s in %s",
         len(chosen),

@@ -13,13 +13,13 @@ import json
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
-from numbers import Real
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from mnist_sweep import artifacts
+from mnist_sweep.checks import is_number
 from mnist_sweep.errors import BudgetError
 
 # How a run ends. ``running`` is written before training starts and stays if the process dies.
@@ -29,7 +29,6 @@ DIVERGED = "diverged"  # the training loss became NaN or infinite; stopped at th
 PRUNED = "pruned"  # stopped early by a search's pruner
 OVER_BUDGET = "over_budget"  # refused before training
 FAILED = "failed"
-STATUSES = (RUNNING, COMPLETED, DIVERGED, PRUNED, OVER_BUDGET, FAILED)
 
 # Leaderboard levels, best first: the order a status column sorts in, and their labels.
 LEVELS = {
@@ -168,14 +167,10 @@ class RunRecord:
                 known[key] = value
         return cls(**known, extra=extra)
 
-    @property
-    def budget_limits(self) -> Budget:
-        return Budget.of(self.budget)
-
     def level(self, budget: Budget | None = None) -> str:
         """The leaderboard level: target achieved, below target, or how the run ended."""
         if self.status == COMPLETED:
-            b = budget or self.budget_limits
+            b = budget or Budget.of(self.budget)
             return "target" if b.reached(self.test_acc, self.params, self.epochs) else "below"
         return self.status if self.status in LEVELS else "unreadable"
 
@@ -191,10 +186,6 @@ class RunRecord:
         if self.status != COMPLETED:
             return None
         return [getattr(self, name) for name in names]
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
 
 
 def _kind(annotation: Any) -> type:

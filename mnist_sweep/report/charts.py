@@ -167,21 +167,29 @@ def journey(df: pd.DataFrame, target_acc: float) -> str:
         _target_line(ax, target_acc)
         unscored = df[df["test_acc"].isna()]
         if len(unscored):
-            ax.scatter(
-                unscored["run"],
-                np.full(len(unscored), 0.03),
-                marker="x",
-                s=30,
-                c=_colors(unscored["level"]),
-                transform=ax.get_xaxis_transform(),
-                label="no accuracy",
-            )
+            _bottom_marks(ax, unscored["run"], _colors(unscored["level"]), "no accuracy", 30)
         ax.set_xlim(0.5, len(df) + 0.5)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel("run # (launch order)")
         ax.set_ylabel("final test accuracy (%)")
         fig.legend(loc="outside lower center", ncols=3, fontsize=8)
         return _svg(fig)
+
+
+def _bottom_marks(
+    ax: Axes, x: pd.Series, colors: list[str], label: str, size: int, rasterized: bool = False
+) -> None:
+    """An x along the bottom of the plot for each entry that has no value to place."""
+    ax.scatter(
+        x,
+        np.full(len(x), 0.03),
+        marker="x",
+        s=size,
+        c=colors,
+        transform=ax.get_xaxis_transform(),
+        rasterized=rasterized,
+        label=label,
+    )
 
 
 def history(trials: pd.DataFrame, objective: str, direction: str) -> str:
@@ -220,16 +228,8 @@ def history(trials: pd.DataFrame, objective: str, direction: str) -> str:
                 )
             unvalued = some[some["value"].isna()]
             if len(unvalued):
-                ax.scatter(
-                    unvalued["number"],
-                    np.full(len(unvalued), 0.03),
-                    marker="x",
-                    s=26,
-                    color=color,
-                    transform=ax.get_xaxis_transform(),
-                    rasterized=many,
-                    label=f"{kind} (no value)",
-                )
+                label = f"{kind} (no value)"
+                _bottom_marks(ax, unvalued["number"], [color] * len(unvalued), label, 26, many)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel("trial")
         ax.set_ylabel(f"{objective} (%)" if percent else objective)

@@ -25,6 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
 from mnist_sweep import storage
+from mnist_sweep.checks import is_number
 from mnist_sweep.errors import ConfigError, UserError
 from mnist_sweep.report import charts
 
@@ -162,8 +163,7 @@ def _reached(trial: FrozenTrial) -> float | None:
 
 
 def _number(value: Any) -> float | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
+    return float(value) if is_number(value) and math.isfinite(value) else None
 
 
 def _seed_values(trial: FrozenTrial) -> list[float]:
