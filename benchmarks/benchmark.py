@@ -7,6 +7,8 @@
         --carry benchmarks/results/<stamp>/benchmark.json best seed   # unchanged rows carried over
     .venv/bin/python benchmarks/benchmark.py --render benchmarks/results/<stamp> --readme \
         --carry benchmarks/results/<other>/benchmark.json seed        # a row measured later
+    .venv/bin/python benchmarks/benchmark.py --render benchmarks/results/<stamp> --readme \
+        --from-runs tiny multirun/<date>/<time>     # a preset's row from its confirmation runs
 
 Writes ``benchmarks/results/<stamp>.json`` and ``.md``; ``--readme`` also replaces the table
 between the benchmark markers in README.md. Not part of the test suite: it trains full models.
@@ -29,10 +31,11 @@ from pathlib import Path
 import torch
 import yaml
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 from torch.nn import functional as F
 
 from mnist_sweep import artifacts, engine, models
-from mnist_sweep.config import to_plain
+from mnist_sweep.config import recipe, to_plain
 from mnist_sweep.data import ensure_mnist
 from mnist_sweep.record import DEFAULT_BUDGET, RunRecord
 from mnist_sweep.run import execute
@@ -229,33 +232,51 @@ def parse_experiment(spec: str, seeds: list[int]) -> tuple[str, list[int]]:
     return name, picked
 
 
+def summarise(name: str, runs: list[dict], extra: list[str]) -> dict:
+    """One time-to-target row: an experiment's runs over its seeds."""
+    accs = [r["test_acc"] for r in runs]
+    worst = min(runs, key=lambda r: r["test_acc"])
+    return {
+        "experiment": name,
+        "overrides": extra,
+        "params": runs[0]["params"],
+        "epochs": runs[0]["epochs"],
+        "precision": runs[0]["precision"],
+        "runs": runs,
+        "acc_mean": statistics.mean(accs),
+        "acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+        "acc_worst": worst["test_acc"],
+        "worst_seed": worst["seed"],
+        "best_mean": statistics.mean(r["best_test_acc"] for r in runs),
+        "train_median": statistics.median(r["train_seconds"] for r in runs),
+        "wall_median": statistics.median(r["wall_seconds"] for r in runs),
+    }
+
+
 def time_to_target(
     experiments: list[str], seeds: list[int], out: Path, extra: list[str]
 ) -> list[dict]:
     table = []
     for spec in experiments:
         name, chosen = parse_experiment(spec, seeds)
-        runs = [run_experiment(name, s, out, extra) for s in chosen]
-        accs = [r["test_acc"] for r in runs]
-        worst = min(runs, key=lambda r: r["test_acc"])
-        table.append(
-            {
-                "experiment": name,
-                "overrides": extra,
-                "params": runs[0]["params"],
-                "epochs": runs[0]["epochs"],
-                "precision": runs[0]["precision"],
-                "runs": runs,
-                "acc_mean": statistics.mean(accs),
-                "acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-                "acc_worst": worst["test_acc"],
-                "worst_seed": worst["seed"],
-                "best_mean": statistics.mean(r["best_test_acc"] for r in runs),
-                "train_median": statistics.median(r["train_seconds"] for r in runs),
-                "wall_median": statistics.median(r["wall_seconds"] for r in runs),
-            }
-        )
+        table.append(summarise(name, [run_experiment(name, s, out, extra) for s in chosen], extra))
     return table
+
+
+def from_runs(name: str, sweep: Path) -> dict:
+    """A row for preset ``name`` from finished runs below ``sweep`` (e.g. a confirmation's), each
+    checked to have trained exactly the preset's recipe."""
+    runs = []
+    for metrics in sorted(sweep.glob("*/metrics.json")):
+        record = RunRecord.read(metrics.parent)
+        trained = to_plain(OmegaConf.load(metrics.parent / ".hydra" / "config.yaml"))
+        expected = compose_config([f"experiment={name}", f"trainer.seed={record.seed}"])
+        if recipe(trained) != recipe(expected):
+            sys.exit(f"{metrics.parent} did not train experiment={name}'s recipe.")
+        runs.append({k: getattr(record, k) for k in RECORDED} | {"seed": record.seed})
+    if not runs:
+        sys.exit(f"{sweep} holds no finished run.")
+    return summarise(name, runs, []) | {"from_runs": str(sweep), "threads": record.threads}
 
 
 def seed_list(seeds: list[int]) -> str:
@@ -316,8 +337,9 @@ def markdown(result: dict) -> str:
             "|---|---:|---:|---|---|---:|---:|---:|---:|---:|:-:|",
         ]
         carried = sorted({t["stamp"] for t in result["time_to_target"] if "stamp" in t})
+        confirmed = [t for t in result["time_to_target"] if "from_runs" in t]
         for t in result["time_to_target"]:
-            mark = " †" if "stamp" in t else ""
+            mark = " †" if "stamp" in t else " ‡" if "from_runs" in t else ""
             mark += "".join(f" `{o}`" for o in t.get("overrides", []))
             seeds = [r["seed"] for r in t["runs"]]
             lines.append(
@@ -333,6 +355,13 @@ def markdown(result: dict) -> str:
             lines.append(f"- `{t['experiment']}`: {accs}")
         if carried:
             lines += ["", f"† carried over unchanged from the run of {', '.join(carried)}."]
+        for t in confirmed:
+            lines += [
+                "",
+                f"‡ `{t['experiment']}`: the runs of its confirmation, {t['from_runs']} "
+                f"({t['threads']} thread each, beside other jobs: its seconds are not comparable "
+                "with the rows above).",
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -390,7 +419,8 @@ def main() -> None:
         "--render",
         type=Path,
         metavar="RESULT_DIR",
-        help="run nothing: re-render an earlier result folder's table (with --carry rows added)",
+        help="run nothing: re-render an earlier result folder's table (with --carry and "
+        "--from-runs rows added) into a new folder",
     )
     p.add_argument(
         "--carry",
@@ -398,16 +428,26 @@ def main() -> None:
         metavar=("JSON", "EXPERIMENT"),
         help="an earlier benchmark.json, then the experiments whose rows to take from it",
     )
+    p.add_argument(
+        "--from-runs",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("EXPERIMENT", "SWEEP_DIR"),
+        help="a preset's row from the finished runs of a sweep folder that trained its recipe",
+    )
     args = p.parse_args()
 
-    if args.render:
-        out = args.render
-        result = json.loads((out / "benchmark.json").read_text())
+    if args.render:  # into a folder of its own: the earlier result stays as it was measured
+        result = json.loads((args.render / "benchmark.json").read_text())
+        out = RESULTS / f"{datetime.now().strftime('%Y-%m-%d_%H-%M-%S')}-render"
+        result["rendered_from"] = str(args.render)
         if args.carry:
             carried = carry(Path(args.carry[0]), args.carry[1:])
             names = {t["experiment"] for t in carried}
             kept = [t for t in result["time_to_target"] if t["experiment"] not in names]
             result["time_to_target"] = kept + carried
+        add_from_runs(result, args.from_runs)
         finish(result, out, args.readme)
         return
     root = Path(os.environ.get("MNIST_SWEEP_DATA", REPO / "data")).resolve()
@@ -422,7 +462,17 @@ def main() -> None:
     result["time_to_target"] = time_to_target(args.experiments, args.seeds, out / "runs", args.set)
     if args.carry:
         result["time_to_target"] += carry(Path(args.carry[0]), args.carry[1:])
+    add_from_runs(result, args.from_runs)
     finish(result, out, args.readme)
+
+
+def add_from_runs(result: dict, specs: list[list[str]]) -> None:
+    """Replace (or add) the rows of ``--from-runs`` presets."""
+    rows = [from_runs(name, Path(sweep)) for name, sweep in specs]
+    names = {r["experiment"] for r in rows}
+    result["time_to_target"] = [
+        t for t in result["time_to_target"] if t["experiment"] not in names
+    ] + rows
 
 
 def finish(result: dict, out: Path, readme: bool) -> None:

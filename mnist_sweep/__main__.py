@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 
 from mnist_sweep.engine import TARGETS
 from mnist_sweep.errors import UserError
-from mnist_sweep.run import execute
+from mnist_sweep.run import execute, group_choices
 from mnist_sweep.search import epoch_monitor, unknown_pruner
 
 log = logging.getLogger("mnist_sweep")
@@ -52,10 +52,7 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     multirun = hc.mode == RunMode.MULTIRUN
     meta = {
         "overrides": list(hc.overrides.task),
-        "choices": {
-            **{k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")},
-            "aug": "+".join(cfg.get("aug") or {}) or "none",  # a list group: not in choices
-        },
+        "choices": group_choices(hc.runtime.choices, cfg),
         "job_num": hc.job.num if multirun else None,
     }
     run_dir = Path(hc.runtime.output_dir)

@@ -87,6 +87,30 @@ def to_plain(cfg: Mapping) -> dict[str, Any]:
         raise ConfigError(f"the config cannot be resolved: {exc}") from exc
 
 
+# What a config holds besides what its run trains: how the run is judged, logged, which search
+# proposed it and which targets it may name; inside the groups, how many threads ran it, its seed,
+# when it evaluated the test set (not what training did) and where the data lives.
+NOT_RECIPE = ("budget", "logger", "search", "allowed_targets", "hydra")
+NOT_RECIPE_KEYS = (
+    ("device", "threads"),
+    ("trainer", "seed"),
+    ("trainer", "test_every"),
+    ("data", "root"),
+)
+
+
+def recipe(plain: Mapping) -> dict[str, Any]:
+    """The parts of a plain config that decide what its run trains: two runs with equal recipes
+    (and seeds) train the same model the same way."""
+    kept = {k: dict(v) if isinstance(v, Mapping) else v for k, v in plain.items()}
+    for key in NOT_RECIPE:
+        kept.pop(key, None)
+    for group, key in NOT_RECIPE_KEYS:
+        if isinstance(kept.get(group), dict):
+            kept[group].pop(key, None)
+    return kept
+
+
 def validate(cfg: Mapping) -> dict[str, Any]:
     """Raise ConfigError on the first bad value; return the resolved config as plain data."""
     plain = to_plain(cfg)

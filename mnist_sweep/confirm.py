@@ -21,14 +21,14 @@ from typing import Any
 
 import optuna
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
 from mnist_sweep import report
 from mnist_sweep.errors import UserError
 from mnist_sweep.record import RunRecord
-from mnist_sweep.run import execute
+from mnist_sweep.run import execute, group_choices
 from mnist_sweep.storage import JOURNAL, hide_password, open_storage
 
 log = logging.getLogger("mnist_sweep.confirm")
@@ -85,6 +85,18 @@ def best_trials(study: optuna.Study, top: int) -> list[FrozenTrial]:
     return sorted(pool, key=lambda t: t.values[0], reverse=maximize)[:top]
 
 
+def numbered_trials(study: optuna.Study, numbers: list[int]) -> list[FrozenTrial]:
+    """The completed trials ``numbers``, in that order."""
+    done = {t.number: t for t in study.get_trials(states=(TrialState.COMPLETE,)) if t.values}
+    missing = [n for n in numbers if n not in done]
+    if missing:
+        raise ConfirmError(
+            f"--trials {' '.join(map(str, missing))}: no such completed trial in study "
+            f"{study.study_name!r} (completed: {', '.join(map(str, sorted(done))) or 'none'})."
+        )
+    return [done[n] for n in numbers]
+
+
 def search_seeds(trials: list[FrozenTrial]) -> set[int]:
     """Every training seed the study's trials used: their seed repeats (``seed_values``) and
     the records in their run folders."""
@@ -117,12 +129,16 @@ def trial_overrides(trial: FrozenTrial) -> list[str]:
 def run_one(overrides: list[str], run_dir: Path, job: int) -> RunRecord:
     """Compose conf/ with ``overrides`` as the CLI would, keep it beside the run, train it."""
     with initialize_config_dir(config_dir=str(CONF)):
-        cfg = compose("config", overrides=overrides)
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    choices = group_choices(cfg.hydra.runtime.choices, cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
     (run_dir / ".hydra").mkdir(parents=True)
     OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
     OmegaConf.save(OmegaConf.create(overrides), run_dir / ".hydra" / "overrides.yaml")
+    meta = {"overrides": overrides, "choices": choices, "job_num": job}
     try:
-        return execute(cfg, run_dir, {"overrides": overrides, "job_num": job})
+        return execute(cfg, run_dir, meta)
     except UserError as exc:  # recorded in the run's metrics.json; the others go on
         log.error("job %d: %s", job, exc)
         return RunRecord.read(run_dir)
@@ -135,6 +151,7 @@ def confirm(
     seeds: list[int],
     extra: list[str],
     out: Path,
+    numbers: list[int] | None = None,
 ) -> list[dict[str, Any]]:
     study = open_study(url, study_name)
     if not seeds or len(set(seeds)) != len(seeds):
@@ -145,7 +162,7 @@ def confirm(
             f"--seeds {seeds} overlap the seeds the search trained with ({sorted(used)}); a "
             "confirmation needs seeds that played no part in choosing. Pick others."
         )
-    chosen = best_trials(study, top)
+    chosen = numbered_trials(study, numbers) if numbers else best_trials(study, top)
     plans = [(t, trial_overrides(t)) for t in chosen]  # every config rebuilt before training
     now = datetime.now()
     sweep = out / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S-%f")
@@ -170,6 +187,7 @@ def confirm(
             "value": trial.values[0],
             "params": trial.user_attrs.get("params"),
             "seeds": seeds,
+            "set": extra,
             "test_acc": accs,
             "mean": statistics.mean(finished) if finished else None,
             "std": statistics.stdev(finished) if len(finished) > 1 else None,
@@ -196,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--study", help="the study's name (needed when the storage holds several)")
     parser.add_argument("--top", type=int, default=1, help="how many of the best trials (1)")
     parser.add_argument(
+        "--trials", type=int, nargs="+", metavar="N", help="these trial numbers instead of --top"
+    )
+    parser.add_argument(
         "--seeds",
         type=int,
         nargs="+",
@@ -216,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --top {args.top} must be at least 1.", file=sys.stderr)
         return 2
     try:
-        results = confirm(args.storage, args.study, args.top, args.seeds, args.set, args.out)
+        results = confirm(
+            args.storage, args.study, args.top, args.seeds, args.set, args.out, args.trials
+        )
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

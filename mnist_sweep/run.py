@@ -34,6 +34,15 @@ from mnist_sweep.record import (
 log = logging.getLogger(__name__)
 
 
+def group_choices(choices: Mapping[str, Any], cfg: Mapping) -> dict[str, Any]:
+    """The config group options a run was composed from (Hydra's ``runtime.choices``), without
+    Hydra's own; ``aug``, a list group Hydra does not name, as its options joined by ``+``."""
+    return {
+        **{k: v for k, v in choices.items() if not k.startswith("hydra")},
+        "aug": "+".join(cfg.get("aug") or {}) or "none",
+    }
+
+
 def execute(
     cfg: Mapping,
     run_dir: Path,

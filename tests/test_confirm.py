@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import optuna
 import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from mnist_sweep import report
+from mnist_sweep.config import recipe, to_plain
 from tests.conftest import QUICK, run_module
 
 SEARCH = ["-m", "hparams_search=widths", *QUICK, "data.val_size=1000", "hydra.sweeper.n_trials=2"]
@@ -53,10 +57,24 @@ def test_the_best_trial_is_retrained_on_held_out_seeds_and_recorded(study_dir, m
     assert f"| {best.number} |" in done.stdout
 
 
+def test_trials_names_which_trials_are_confirmed_and_records_the_overrides(study_dir, mnist_root):
+    url = f"sqlite:///{study_dir}/studies/widths.db"
+    study = optuna.load_study(study_name="widths", storage=url)
+    worst = min(study.trials, key=lambda t: t.value)
+    done = confirm(study_dir, mnist_root, url, "--trials", str(worst.number), "--seeds", "9",
+                   "--set", *SMALL)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    confirmed = optuna.load_study(study_name="widths", storage=url).user_attrs
+    assert confirmed[f"confirmed/{worst.number}"]["seeds"] == [9]
+    assert confirmed[f"confirmed/{worst.number}"]["set"] == SMALL
+    assert f"| {worst.number} |" in done.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["sqlite:///nowhere/none.db"], "does not exist"),
+        (["STUDY", "--trials", "99"], "--trials 99: no such completed trial"),
         (["STUDY", "--study", "nope"], "has no study 'nope'"),
         (["STUDY", "--seeds", "0", "9"], "overlap the seeds the search trained with ([0])"),
         (["STUDY", "--seeds", "5", "5"], "each once"),
@@ -75,3 +93,38 @@ def test_a_study_with_no_completed_trial_is_refused(tmp_path, mnist_root):
     study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)
     done = confirm(tmp_path, mnist_root, url)
     assert done.returncode == 2 and "no completed trial" in done.stderr
+
+
+def test_a_preset_written_from_a_confirmed_trial_trains_its_confirmation_recipe(
+    study_dir, mnist_root, tmp_path
+):
+    url = f"sqlite:///{study_dir}/studies/widths.db"
+    study = optuna.load_study(study_name="widths", storage=url)
+    number = max(study.trials, key=lambda t: t.value).number
+    done = confirm(study_dir, mnist_root, url, "--trials", str(number), "--seeds", "11",
+                   "--set", *SMALL)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    confirmed = optuna.load_study(study_name="widths", storage=url).user_attrs[
+        f"confirmed/{number}"
+    ]
+    out = tmp_path / "experiment" / "found.yaml"
+    out.parent.mkdir()
+    script = Path(__file__).resolve().parents[1] / "scripts" / "preset_from_trial.py"
+    done = subprocess.run(
+        [sys.executable, str(script), url, "--trial", str(number), "--name", "found",
+         "--out", str(out)],
+        capture_output=True, text=True, cwd=study_dir, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    header = " ".join(line[2:] for line in out.read_text().splitlines() if line.startswith("# "))
+    assert f"trial {number}:" in header and "--seeds 11 " in header and "seeds 0)" in header
+    run_dir = Path(confirmed["sweep"]) / "0"
+    trained = to_plain(OmegaConf.load(run_dir / ".hydra" / "config.yaml"))
+    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf")):
+        preset = to_plain(
+            compose(
+                "config", overrides=["experiment=found", f"hydra.searchpath=[file://{tmp_path}]"]
+            )
+        )
+    assert recipe(preset) == recipe(trained)
+    assert recipe(preset)["model"]["widths"] != [8, 16, 16, 16, 16, 16]  # the trial's, not lean's

@@ -209,3 +209,23 @@ def test_a_journal_storage_gives_its_study_page_beside_the_journal(tmp_path, cap
     study.tell(trial, 0.99)
     assert main([url, "--no-run-reports"]) == 0
     assert page_data(journal.parent / "widths.html")["rows"]["name"] == ["trial 0"]
+
+
+def test_confirmed_trials_are_listed_smallest_first_with_the_front_marked(tmp_path):
+    url = make_study(tmp_path, n=3)
+    study = optuna.load_study(study_name="widths", storage=url)
+    for trial, params, accs in ((0, 9000, [0.9950, 0.9940]), (1, 5000, [0.9930, 0.9945]),
+                                (2, 7000, [0.9920, 0.9930])):  # fmt: skip
+        study.set_user_attr(
+            f"confirmed/{trial}",
+            {"trial": trial, "params": params, "value": 0.99, "seeds": [1000, 1001],
+             "set": ["trainer.epochs=12"], "test_acc": accs, "mean": statistics.mean(accs),
+             "std": statistics.stdev(accs), "worst": min(accs), "sweep": str(tmp_path)},
+        )  # fmt: skip
+    page = report.write_study_page(url, run_reports=False)
+    confirmed = page_data(page)["study"]["confirmed"]
+    assert [c["trial"] for c in confirmed] == [1, 2, 0]
+    assert [c["front"] for c in confirmed] == [True, False, True]  # 7,000 is below 5,000's mean
+    html = page.read_text()
+    assert "Confirmed on held-out seeds" in html and "1000: 99.30" in html
+    assert "trainer.epochs=12" in html

@@ -204,6 +204,24 @@ def _importances(study: optuna.Study, multi: bool, params: list[str]) -> dict[st
     return out
 
 
+def confirmed(study: optuna.Study) -> list[dict[str, Any]]:
+    """What ``python -m mnist_sweep.confirm`` recorded (user attributes ``confirmed/<trial>``),
+    smallest model first, each marked on the front when no smaller confirmed model has a mean
+    as high."""
+    found = [
+        v
+        for k, v in study.user_attrs.items()
+        if k.startswith("confirmed/") and isinstance(v, dict) and _number(v.get("mean"))
+    ]
+    found.sort(key=lambda c: (_number(c.get("params")) or math.inf, -c["mean"]))
+    best = -math.inf
+    for c in found:
+        c["front"] = c["mean"] > best
+        best = max(best, c["mean"])
+        c["per_seed"] = list(zip(c.get("seeds") or [], c.get("test_acc") or [], strict=False))
+    return found
+
+
 def study_view(study: optuna.Study, table: pd.DataFrame, objective: str) -> dict[str, Any]:
     """What the page's study section shows, as plain data (JSON) plus the static charts.
 
@@ -245,6 +263,7 @@ def study_view(study: optuna.Study, table: pd.DataFrame, objective: str) -> dict
         "trials": out_trials,
         "counts": {k: kinds.count(k) for k in dict.fromkeys(kinds)},
         "importance": _importances(study, multi, names),
+        "confirmed": confirmed(study),
         "evaluator": EVALUATOR,
         "history_chart": charts.history(history, objective, study.directions[0].name.lower())
         if len(history)

@@ -1,0 +1,236 @@
+"""Wall time from an empty study to a confirmed model under a parameter budget.
+
+    .venv/bin/python benchmarks/time_to_confirmed.py --budget 8000 --minutes 60 --readme
+    .venv/bin/python benchmarks/time_to_confirmed.py --searches arch:5000 arch:20000 \
+        --seeds 1000 1001 1002 1003 1004 --confirm-set trainer.epochs=20
+
+Each search, ``PRESET[:BUDGET]`` (default: ``hparams_search=arch`` and the plain
+``hparams_search=widths`` under ``--budget``), starts from an empty study of its own and runs side
+by side with the others, one job at a time on one thread each (so two searches share the 2 cores,
+one core each). After ``--search-minutes`` its search is stopped with Ctrl-C, and its best
+completed trials (each point once) are confirmed one at a time, best first, with
+``python -m mnist_sweep.confirm --trials N --seeds 1000 1001 1002``: all 60,000 training images,
+seeds the search never used, final-epoch test accuracy. The clock stops at the first trial whose
+every seed reaches ``--target`` (99.4 %), or at ``--minutes``. Writes
+``benchmarks/results/<stamp>-confirmed/confirmed.{json,md}`` and a copy of each study
+(``<preset>_<budget>.db``, readable with ``python -m mnist_sweep.report sqlite:///…``); the run
+folders stay under ``runs/`` there (not committed). ``--readme`` puts the table between the
+time-to-confirmed markers in README.md; ``--render DIR`` re-renders an earlier result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mnist_sweep import artifacts  # noqa: E402
+from mnist_sweep.engine import cpu_name  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+START, END = "<!-- time-to-confirmed:start -->", "<!-- time-to-confirmed:end -->"
+
+
+def stop(proc: subprocess.Popen, seconds: float) -> None:
+    """Wait up to ``seconds`` for ``proc``, then Ctrl-C it (the sweeper fails the trial in flight
+    and stops), then kill it if it still runs a minute later."""
+    try:
+        proc.wait(timeout=max(seconds, 0))
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start(command: list[str], cwd: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "MNIST_SWEEP_DATA": str(REPO / "data")}
+    with log.open("a") as out:
+        return subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            # Ctrl-C must reach it even when this script runs in the background (SIGINT ignored)
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+
+
+def study_counts(study: optuna.Study) -> dict:
+    trials = study.trials
+    refused = [t for t in trials if "refused" in t.user_attrs]
+    pruned = [t for t in trials if t.state == TrialState.PRUNED and "refused" not in t.user_attrs]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    return {
+        "asked": len(trials),
+        "refused": len(refused),
+        "pruned": len(pruned),
+        "completed": len(complete),
+        "best_val": max((t.value for t in complete), default=None),
+    }
+
+
+def run_one(spec: str, args: argparse.Namespace, root: Path, t0: float, result: dict) -> None:
+    """One search from an empty study, then its confirmations; fills ``result`` as it goes."""
+    preset, _, budget = spec.partition(":")
+    budget = int(budget or args.budget)
+    search = f"{preset}_{budget}"
+    work = root / "runs" / search
+    (work / "studies").mkdir(parents=True)
+    log = work / "log.txt"
+    url = f"sqlite:///{work / 'studies' / search}.db"
+    command = [
+        sys.executable, "-m", "mnist_sweep", "-m", f"hparams_search={preset}",
+        f"budget.max_params={budget}", "hydra.sweeper.n_trials=100000",
+        f"hydra.sweeper.study_name={search}", f"hydra.sweeper.storage={url}",
+        "device.threads=1", *args.set,
+    ]  # fmt: skip
+    result.update(
+        search=search, preset=preset, budget=budget, command=command, confirmed=[],
+        minutes_to_confirmed=None,
+    )  # fmt: skip
+    stop(start(command, work, log), 60 * args.search_minutes)
+    result["search_minutes"] = round((time.time() - t0) / 60, 2)
+    study = optuna.load_study(study_name=search, storage=url)
+    result.update(study_counts(study))
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    distinct = {}  # TPE may propose the same point twice: confirm each point once
+    for trial in sorted(done, key=lambda t: t.value, reverse=True):
+        distinct.setdefault(tuple(sorted(trial.params.items())), trial)
+    candidates = list(distinct.values())[: args.top]
+    target = args.target
+    for trial in candidates:
+        left = 60 * args.minutes - (time.time() - t0)
+        if left <= 0:
+            break
+        confirm = [
+            sys.executable, "-m", "mnist_sweep.confirm", url, "--trials", str(trial.number),
+            "--seeds", *map(str, args.seeds), "--out", str(work / "multirun"),
+            "--set", "device.threads=1", *args.confirm_set,
+        ]  # fmt: skip
+        stop(start(confirm, work, log), left)
+        attrs = optuna.load_study(study_name=search, storage=url).user_attrs
+        summary = attrs.get(f"confirmed/{trial.number}")
+        if summary is None:  # stopped by the time limit
+            break
+        passed = all(a is not None and a >= target for a in summary["test_acc"])
+        minutes = round((time.time() - t0) / 60, 2)
+        result["confirmed"].append(
+            {**summary, "params": trial.user_attrs.get("params"), "minutes": minutes}
+        )
+        if passed:
+            result["minutes_to_confirmed"] = minutes
+            break
+    shutil.copy(work / "studies" / f"{search}.db", root / f"{search}.db")
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.2f}"
+
+
+def markdown(result: dict) -> str:
+    seeds = ", ".join(map(str, result["seeds"]))
+    lines = [
+        f"Measured {result['stamp']} on {result['cpu']}: target {pct(result['target'])} % on "
+        f"every seed of {seeds}; the searches ran side by side, one thread each, "
+        f"{result['search_minutes']} minutes, then confirmed their best trials one by one within "
+        f"{result['minutes']} minutes in all (confirmation overrides: "
+        f"`{' '.join(result['confirm_set']) or 'none'}`).",
+        "",
+        "| search | budget | asked | refused | pruned | completed | best val | confirmed trials "
+        "(params: test accuracy per seed) | minutes to a confirmed model |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for r in result["rows"]:
+        confirmed = "; ".join(
+            f"#{c['trial']} ({c['params']:,}): {' / '.join(pct(a) for a in c['test_acc'])}"
+            for c in r["confirmed"]
+        )
+        reached = r["minutes_to_confirmed"]
+        budget = r.get("budget", result.get("budget"))  # one budget for all in earlier results
+        lines.append(
+            f"| `{r.get('preset', r['search'])}` | {budget:,} | {r['asked']} | {r['refused']} | "
+            f"{r['pruned']} | {r['completed']} | {pct(r['best_val'])} | {confirmed or '—'} | "
+            f"{'not reached' if reached is None else reached} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--budget", type=int, default=8000, help="budget.max_params of searches without :BUDGET"
+    )
+    parser.add_argument("--minutes", type=float, default=60.0, help="the whole time limit")
+    parser.add_argument("--search-minutes", type=float, default=40.0, help="searching, of that")
+    parser.add_argument("--searches", nargs="+", default=["arch", "widths"])
+    parser.add_argument("--top", type=int, default=3, help="best trials confirmed at most")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1000, 1001, 1002])
+    parser.add_argument("--target", type=float, default=0.994)
+    parser.add_argument("--set", nargs="*", default=[], help="overrides for every search")
+    parser.add_argument(
+        "--confirm-set",
+        nargs="*",
+        default=["trainer.epochs=12"],
+        help="overrides for every confirmation run (default: 12 epochs for every search)",
+    )
+    parser.add_argument("--readme", action="store_true")
+    parser.add_argument("--render", type=Path, metavar="RESULT_DIR", help="run nothing: re-render")
+    args = parser.parse_args()
+    if args.render:
+        finish(json.loads((args.render / "confirmed.json").read_text()), args.render, args.readme)
+        return
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    root = REPO / "benchmarks" / "results" / f"{stamp}-confirmed"
+    rows: list[dict] = [{} for _ in args.searches]
+    t0 = time.time()
+    threads = [
+        threading.Thread(target=run_one, args=(s, args, root, t0, row))
+        for s, row in zip(args.searches, rows, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result = {
+        "stamp": stamp,
+        "cpu": f"{cpu_name()} ({os.cpu_count()} cores)",
+        "target": args.target,
+        "seeds": args.seeds,
+        "minutes": args.minutes,
+        "search_minutes": args.search_minutes,
+        "confirm_set": args.confirm_set,
+        "rows": rows,
+    }
+    artifacts.write_json(root / "confirmed.json", result)
+    finish(result, root, args.readme)
+
+
+def finish(result: dict, root: Path, readme: bool) -> None:
+    """Write the result's table into ``root`` (and README.md with ``readme``)."""
+    md = markdown(result)
+    (root / "confirmed.md").write_text(md)
+    if readme:
+        readme = REPO / "README.md"
+        head, rest = readme.read_text().split(START, 1)
+        readme.write_text(f"{head}{START}\n{md}{END}{rest.split(END, 1)[1]}")
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Write an ``experiment`` preset from a confirmed trial of a study.
+
+    .venv/bin/python scripts/preset_from_trial.py sqlite:///studies/arch_8000.db --trial 17 \
+        --name tiny [--study NAME]
+
+The preset holds exactly what the trial's confirmation runs trained differently from the default
+recipe (the resolved config of one of its runs against ``python -m mnist_sweep``'s), so
+``experiment=NAME`` trains that recipe; its header names the study, the trial, the search command
+that proposed it, the confirmation command and the figures the study recorded for it
+(``confirmed/<trial>``). ``benchmarks/benchmark.py --from-runs NAME SWEEP`` checks the match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf, open_dict
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from mnist_sweep.config import recipe, to_plain  # noqa: E402
+from mnist_sweep.confirm import open_study, search_seeds  # noqa: E402
+from mnist_sweep.record import RunRecord  # noqa: E402
+from mnist_sweep.run import group_choices  # noqa: E402
+
+GROUPS = ("model", "aug", "optim", "sched")  # config groups whose option a preset may override
+
+
+def differences(run: dict, default: dict, raw: dict) -> dict[str, Any]:
+    """The values of ``run`` that differ from ``default`` (``raw``: the same, unresolved),
+    nested as in the config; a default that is an interpolation follows what it names."""
+    out: dict[str, Any] = {}
+    for key, value in run.items():
+        base, unresolved = default.get(key), raw.get(key)
+        if isinstance(unresolved, str) and unresolved.startswith("${"):
+            continue
+        if isinstance(value, dict) and isinstance(base, dict):
+            inner = differences(value, base, unresolved)
+            if inner:
+                out[key] = inner
+        elif value != base:
+            out[key] = value
+    return out
+
+
+COMMAND = "  "  # a header line that starts so is a command, wrapped with a backslash
+
+
+def comment(text: str) -> str:
+    """``text`` as comment lines of at most 100 characters."""
+    command = text.startswith(COMMAND)
+    lines = textwrap.wrap(
+        text.strip(),
+        width=95 if command else 98,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    if command:
+        return " \\\n".join(f"#   {line}" for line in lines) + "\n"
+    return "".join(f"# {line}\n" for line in lines)
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it."""
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("storage")
+    parser.add_argument("--study")
+    parser.add_argument("--trial", type=int, required=True)
+    parser.add_argument("--name", required=True, help="conf/experiment/NAME.yaml")
+    parser.add_argument("--note", default="", help="first comment lines: what the preset is")
+    parser.add_argument("--out", type=Path, help="where to write it (conf/experiment/NAME.yaml)")
+    parser.add_argument("--found-by", default="", help="the search's command, for the header")
+    args = parser.parse_args()
+    study = open_study(args.storage, args.study)
+    confirmed = study.user_attrs.get(f"confirmed/{args.trial}")
+    if confirmed is None:
+        sys.exit(f"trial {args.trial} of {study.study_name!r} has not been confirmed yet.")
+    sweep = Path(confirmed["sweep"])
+    job = sorted(sweep.glob("*/.hydra/config.yaml"))[0]  # any seed's: the same recipe
+    run = to_plain(OmegaConf.load(job))
+    with initialize_config_dir(config_dir=str(REPO / "conf")):
+        composed = compose("config", return_hydra_config=True)
+    chosen = group_choices(composed.hydra.runtime.choices, composed)
+    with open_dict(composed):
+        del composed["hydra"]
+    default = to_plain(composed)
+    raw = OmegaConf.to_container(composed, resolve=False)
+    preset = differences(recipe(run), recipe(default), raw)
+    preset.pop("model", None)
+    choices = RunRecord.read(job.parent.parent).choices or {}
+    overrides = [
+        {f"override /{group}": choices[group]}
+        for group in GROUPS
+        if group in choices and choices[group] != chosen.get(group)
+    ]
+    trial = next(t for t in study.trials if t.number == args.trial)
+    job_overrides = OmegaConf.load(Path(trial.user_attrs["run_dir"]) / ".hydra" / "overrides.yaml")
+    seeds = " ".join(map(str, confirmed["seeds"]))
+    per_seed = ", ".join(
+        f"{s}: {pct(a)}" for s, a in zip(confirmed["seeds"], confirmed["test_acc"], strict=True)
+    )
+    searched = ", ".join(map(str, sorted(search_seeds(study.trials))))
+    confirm = (
+        f"python -m mnist_sweep.confirm {args.storage} --study {study.study_name} --trials "
+        f"{args.trial} --seeds {seeds} --set {shlex.join(confirmed.get('set') or [])}"
+    )
+    header = [
+        *([args.note] if args.note else []),
+        f"Found by study {study.study_name!r} ({args.storage}), trial {args.trial}: validation "
+        f"accuracy {pct(trial.value)} %, {trial.user_attrs.get('params'):,} parameters.",
+        *([f"The search: {args.found_by}"] if args.found_by else []),
+        "The trial's job ran:",
+        COMMAND + f"python -m mnist_sweep {shlex.join(map(str, job_overrides))}",
+        f"Confirmed on held-out seeds {seeds} (the search trained with seeds {searched}):",
+        COMMAND + confirm,
+        f"final-epoch test accuracy {per_seed}; mean {pct(confirmed['mean'])} ± "
+        f"{pct(confirmed['std'])} %, worst {pct(confirmed['worst'])} %.",
+        f"Written by scripts/preset_from_trial.py from the runs in {shown(sweep)}.",
+    ]
+    model = {k: v for k, v in run["model"].items() if k != "_target_"}  # the whole model, always
+    body = ({"defaults": overrides} if overrides else {}) | {"model": model} | preset
+    text = "# @package _global_\n" + "".join(map(comment, header))
+    text += yaml.safe_dump(body, sort_keys=False, default_flow_style=None)
+    out = args.out or REPO / "conf" / "experiment" / f"{args.name}.yaml"
+    out.write_text(text)
+    print(text)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
