@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 import yaml
 from hydra import compose, initialize_config_dir
+from markers import write_between
 from omegaconf import OmegaConf
 from torch.nn import functional as F
 
@@ -384,14 +385,6 @@ def carry(path: Path, names: list[str]) -> list[dict]:
     return carried
 
 
-def update_readme(md: str) -> None:
-    readme = REPO / "README.md"
-    text = readme.read_text()
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{md}{END}{tail}")
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -482,7 +475,7 @@ def finish(result: dict, out: Path, readme: bool) -> None:
     artifacts.write_json(out / "benchmark.json", result)
     (out / "benchmark.md").write_text(md)
     if readme:
-        update_readme(md)
+        write_between(START, END, md)
     print(md)
 
 

@@ -29,6 +29,8 @@ import optuna
 from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from markers import write_between  # noqa: E402
+
 from mnist_sweep import artifacts  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -138,9 +140,7 @@ def main() -> None:
     md = markdown(result)
     (out / "search.md").write_text(md)
     if args.readme:
-        readme = REPO / "README.md"
-        head, rest = readme.read_text().split(START, 1)
-        readme.write_text(f"{head}{START}\n{md}{END}{rest.split(END, 1)[1]}")
+        write_between(START, END, md)
     print(md)
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from mnist_sweep.config import validate
 from mnist_sweep.errors import ConfigError
+from mnist_sweep.models import count_params
 from tests.conftest import CONF
 
 GROUPS = [
@@ -47,6 +48,16 @@ def test_experiment_seed_is_the_reference_recipe(make_cfg):
     assert plain["trainer"]["batch_size"] == 32 and plain["trainer"]["epochs"] == 20
     assert plain["aug"] == {"rotate": {"degrees": 20}}
     assert plain["model"]["widths"] == [8, 16, 16, 16, 16, 16, 16]
+
+
+@pytest.mark.parametrize("preset", ["tiny", "best"])
+def test_search_found_presets_fit_the_budget_and_state_their_count(make_cfg, preset):
+    plain = validate(make_cfg(f"experiment={preset}"))
+    params = count_params(plain["model"])
+    assert params < plain["budget"]["max_params"]
+    assert plain["trainer"]["epochs"] <= plain["budget"]["max_epochs"]
+    header = (CONF / "experiment" / f"{preset}.yaml").read_text()
+    assert f"{params:,} parameters" in header and "Confirmed on held-out seeds" in header
 
 
 @pytest.mark.parametrize(
