@@ -91,7 +91,10 @@ def main() -> None:
     if confirmed is None:
         sys.exit(f"trial {args.trial} of {study.study_name!r} has not been confirmed yet.")
     sweep = Path(confirmed["sweep"])
-    job = sorted(sweep.glob("*/.hydra/config.yaml"))[0]  # any seed's: the same recipe
+    jobs = sorted(sweep.glob("*/.hydra/config.yaml"))  # any seed's: the same recipe
+    if not jobs:
+        sys.exit(f"{sweep} holds no confirmation run of trial {args.trial}: moved or deleted.")
+    job = jobs[0]
     run = to_plain(OmegaConf.load(job))
     with initialize_config_dir(config_dir=str(REPO / "conf")):
         composed = compose("config", return_hydra_config=True)
