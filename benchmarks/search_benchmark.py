@@ -15,9 +15,7 @@ puts the table between the search-benchmark markers in README.md.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,6 +28,7 @@ from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from markers import write_between  # noqa: E402
+from timed import run_for  # noqa: E402
 
 from mnist_sweep import artifacts  # noqa: E402
 
@@ -49,26 +48,8 @@ def run_search(pruner: str, seconds: float, extra: list[str]) -> dict:
             f"hydra/sweeper/pruner={pruner}", "hydra.sweeper.n_trials=100000",
             "device.threads=1", *extra,
         ]  # fmt: skip
-        env = {**os.environ, "MNIST_SWEEP_DATA": str(REPO / "data")}
         cpu0, start = cpu_seconds(), time.time()
-        proc = subprocess.Popen(
-            command,
-            cwd=tmp,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            # Ctrl-C must reach it even when this script runs in the background (SIGINT ignored)
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )
-        try:
-            proc.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGINT)  # the sweeper fails the trial in flight and stops
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        run_for(command, Path(tmp), seconds, subprocess.DEVNULL)
         wall, cpu = time.time() - start, cpu_seconds() - cpu0
         study = optuna.load_study(study_name="widths", storage=f"sqlite:///{tmp}/studies/widths.db")
         trials = study.trials

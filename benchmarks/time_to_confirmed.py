@@ -24,8 +24,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -37,40 +35,14 @@ from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from markers import write_between  # noqa: E402
+from timed import run_for  # noqa: E402
 
 from mnist_sweep import artifacts  # noqa: E402
+from mnist_sweep.confirm import pct  # noqa: E402
 from mnist_sweep.engine import cpu_name  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- time-to-confirmed:start -->", "<!-- time-to-confirmed:end -->"
-
-
-def stop(proc: subprocess.Popen, seconds: float) -> None:
-    """Wait up to ``seconds`` for ``proc``, then Ctrl-C it (the sweeper fails the trial in flight
-    and stops), then kill it if it still runs a minute later."""
-    try:
-        proc.wait(timeout=max(seconds, 0))
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def start(command: list[str], cwd: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "MNIST_SWEEP_DATA": str(REPO / "data")}
-    with log.open("a") as out:
-        return subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            # Ctrl-C must reach it even when this script runs in the background (SIGINT ignored)
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )
 
 
 def study_counts(study: optuna.Study) -> dict:
@@ -106,7 +78,8 @@ def run_one(spec: str, args: argparse.Namespace, root: Path, t0: float, result: 
         search=search, preset=preset, budget=budget, command=command, confirmed=[],
         minutes_to_confirmed=None,
     )  # fmt: skip
-    stop(start(command, work, log), 60 * args.search_minutes)
+    with log.open("a") as out:
+        run_for(command, work, 60 * args.search_minutes, out)
     result["search_minutes"] = round((time.time() - t0) / 60, 2)
     study = optuna.load_study(study_name=search, storage=url)
     result.update(study_counts(study))
@@ -125,24 +98,19 @@ def run_one(spec: str, args: argparse.Namespace, root: Path, t0: float, result: 
             "--seeds", *map(str, args.seeds), "--out", str(work / "multirun"),
             "--set", "device.threads=1", *args.confirm_set,
         ]  # fmt: skip
-        stop(start(confirm, work, log), left)
+        with log.open("a") as out:
+            run_for(confirm, work, left, out)
         attrs = optuna.load_study(study_name=search, storage=url).user_attrs
         summary = attrs.get(f"confirmed/{trial.number}")
         if summary is None:  # stopped by the time limit
             break
         passed = all(a is not None and a >= target for a in summary["test_acc"])
         minutes = round((time.time() - t0) / 60, 2)
-        result["confirmed"].append(
-            {**summary, "params": trial.user_attrs.get("params"), "minutes": minutes}
-        )
+        result["confirmed"].append(summary | {"minutes": minutes})
         if passed:
             result["minutes_to_confirmed"] = minutes
             break
     shutil.copy(work / "studies" / f"{search}.db", root / f"{search}.db")
-
-
-def pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.2f}"
 
 
 def markdown(result: dict) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import optuna
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
@@ -126,13 +126,20 @@ def trial_overrides(trial: FrozenTrial) -> list[str]:
     return [str(o) for o in OmegaConf.load(path) if not str(o).startswith(DROPPED)]
 
 
-def run_one(overrides: list[str], run_dir: Path, job: int) -> RunRecord:
-    """Compose conf/ with ``overrides`` as the CLI would, keep it beside the run, train it."""
+def compose_run(overrides: list[str]) -> tuple[DictConfig, dict[str, Any]]:
+    """conf/ composed with ``overrides`` as the CLI would (without Hydra's own node), and the
+    config group options it was composed from."""
     with initialize_config_dir(config_dir=str(CONF)):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
     choices = group_choices(cfg.hydra.runtime.choices, cfg)
     with open_dict(cfg):
         del cfg["hydra"]
+    return cfg, choices
+
+
+def run_one(overrides: list[str], run_dir: Path, job: int) -> RunRecord:
+    """Compose conf/ with ``overrides`` as the CLI would, keep it beside the run, train it."""
+    cfg, choices = compose_run(overrides)
     (run_dir / ".hydra").mkdir(parents=True)
     OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
     OmegaConf.save(OmegaConf.create(overrides), run_dir / ".hydra" / "overrides.yaml")
@@ -200,7 +207,8 @@ def confirm(
     return results
 
 
-def _pct(value: float | None) -> str:
+def pct(value: float | None) -> str:
+    """A 0..1 fraction as percent digits for the printed tables: 0.99412 → '99.41'."""
     return "—" if value is None else f"{100 * value:.2f}"
 
 
@@ -247,12 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     print("|---:|---:|---:|---|---:|---:|")
     for r in results:
         per_seed = ", ".join(
-            f"{s}: {_pct(a)}" for s, a in zip(r["seeds"], r["test_acc"], strict=True)
+            f"{s}: {pct(a)}" for s, a in zip(r["seeds"], r["test_acc"], strict=True)
         )
-        spread = "" if r["std"] is None else f" ± {_pct(r['std'])}"
+        spread = "" if r["std"] is None else f" ± {pct(r['std'])}"
         print(
             f"| {r['trial']} | {r['params'] or '—'} | {r['value']:.4f} | {per_seed} | "
-            f"{_pct(r['mean'])}{spread} | {_pct(r['worst'])} |"
+            f"{pct(r['mean'])}{spread} | {pct(r['worst'])} |"
         )
     print(f"runs and leaderboard: {results[0]['sweep']}")
     return 0

@@ -20,15 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf, open_dict
+from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from mnist_sweep.config import recipe, to_plain  # noqa: E402
-from mnist_sweep.confirm import open_study, search_seeds  # noqa: E402
+from mnist_sweep.confirm import compose_run, open_study, pct, search_seeds  # noqa: E402
 from mnist_sweep.record import RunRecord  # noqa: E402
-from mnist_sweep.run import group_choices  # noqa: E402
 
 GROUPS = ("model", "aug", "optim", "sched")  # config groups whose option a preset may override
 
@@ -72,10 +70,6 @@ def shown(path: Path) -> str:
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
-def pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.2f}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("storage")
@@ -96,11 +90,7 @@ def main() -> None:
         sys.exit(f"{sweep} holds no confirmation run of trial {args.trial}: moved or deleted.")
     job = jobs[0]
     run = to_plain(OmegaConf.load(job))
-    with initialize_config_dir(config_dir=str(REPO / "conf")):
-        composed = compose("config", return_hydra_config=True)
-    chosen = group_choices(composed.hydra.runtime.choices, composed)
-    with open_dict(composed):
-        del composed["hydra"]
+    composed, chosen = compose_run([])
     default = to_plain(composed)
     raw = OmegaConf.to_container(composed, resolve=False)
     preset = differences(recipe(run), recipe(default), raw)
