@@ -35,7 +35,8 @@ from markers import write_between
 from omegaconf import OmegaConf
 from torch.nn import functional as F
 
-from mnist_sweep import artifacts, engine, models
+from mnist_sweep import artifacts, models
+from mnist_sweep import machine as mnist_machine
 from mnist_sweep.config import recipe, to_plain
 from mnist_sweep.data import ensure_mnist
 from mnist_sweep.record import DEFAULT_BUDGET, RunRecord
@@ -52,17 +53,14 @@ RECORDED = (
     "epochs",
     "wall_seconds",
     "train_seconds",
-    "precision",
+    "precision_used",
 )
 START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 
 
 def machine() -> dict:
-    return {
-        "cpu": engine.cpu_name(),
+    return mnist_machine.describe(torch.device("cpu")) | {
         "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
         "python": platform.python_version(),
     }
 
@@ -109,9 +107,9 @@ def compose_config(overrides: list[str]) -> dict:
 
 def engine_images_per_sec(
     root: Path, images: int, batch: int, precision: str, model_name: str = "seed_net"
-) -> float:
+) -> tuple[float, str]:
     """One training pass of ``run.execute`` (resident tensors, per-batch augmentation), with
-    the reference's model, optimizer and rotation; its record's images/s."""
+    the reference's model, optimizer and rotation; its record's images/s and precision used."""
     overrides = [
         f"data.root={root}",
         f"data.train_subset={images}",
@@ -129,19 +127,18 @@ def engine_images_per_sec(
     ]
     with tempfile.TemporaryDirectory() as tmp:
         record = execute(compose_config(overrides), Path(tmp) / "run")
-    return record.images_per_sec
+    return record.images_per_sec, record.precision_used
 
 
 def throughput(root: Path, images: int) -> dict:
     ref = reference_images_per_sec(root, images)
     rows = {"reference (DataLoader, PIL, batch 32, fp32)": ref}
-    for batch, precision in ((32, "fp32"), (128, "fp32"), (128, "bf16"), (256, "bf16")):
-        rows[f"mnist_sweep engine (batch {batch}, {precision})"] = engine_images_per_sec(
-            root, images, batch, precision
-        )
-    rows["the default model, `lean`, instead (batch 256, bf16)"] = engine_images_per_sec(
-        root, images, 256, "bf16", "lean"
-    )
+    for batch, precision in ((32, "fp32"), (128, "fp32"), (128, "auto"), (256, "auto")):
+        ips, used = engine_images_per_sec(root, images, batch, precision)
+        asked = f"{precision} → {used}" if precision != used else used
+        rows[f"mnist_sweep engine (batch {batch}, {asked})"] = ips
+    ips, used = engine_images_per_sec(root, images, 256, "auto", "lean")
+    rows[f"the default model, `lean`, instead (batch 256, auto → {used})"] = ips
     return {
         "images": images,
         "model": "seed_net",
@@ -242,7 +239,7 @@ def summarise(name: str, runs: list[dict], extra: list[str]) -> dict:
         "overrides": extra,
         "params": runs[0]["params"],
         "epochs": runs[0]["epochs"],
-        "precision": runs[0]["precision"],
+        "precision": runs[0].get("precision_used", runs[0].get("precision")),
         "runs": runs,
         "acc_mean": statistics.mean(accs),
         "acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
@@ -293,7 +290,10 @@ def reached(row: dict) -> bool:
 
 def markdown(result: dict) -> str:
     m = result["machine"]
-    lines = [f"Measured {result['stamp']} on {m['cpu']} ({m['cores']} cores, torch {m['torch']})."]
+    kind = f", {m['cpu_capability']}" if "cpu_capability" in m else ""
+    lines = [
+        f"Measured {result['stamp']} on {m['cpu']}{kind} ({m['cores']} cores, torch {m['torch']})."
+    ]
     if "throughput" in result:
         lines += [
             "",

@@ -39,7 +39,7 @@ from timed import run_for  # noqa: E402
 
 from mnist_sweep import artifacts  # noqa: E402
 from mnist_sweep.confirm import pct  # noqa: E402
-from mnist_sweep.engine import cpu_name  # noqa: E402
+from mnist_sweep.machine import cpu_name  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- time-to-confirmed:start -->", "<!-- time-to-confirmed:end -->"

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import logging
 import math
-import platform
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from hydra.errors import InstantiationException
@@ -36,7 +34,7 @@ DEVICES = ("auto", "cuda", "mps", "cpu")  # auto: the first of the others that i
 # what a config's ``_target_`` may name: torch's optimizers and this package (its models,
 # schedules, Hydra callbacks and sweeper), nothing else
 TARGETS = ["torch.optim.*", "mnist_sweep.*"]
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")  # auto: see mnist_sweep.machine
 
 
 def resolve_device(name: str) -> torch.device:
@@ -55,15 +53,6 @@ def resolve_device(name: str) -> torch.device:
             f"that torch can use; available here: {usable} (or device=auto)."
         )
     return torch.device(name)
-
-
-def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """The CPU's model name (Linux), else what ``platform`` knows (often just ``x86_64``)."""
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            if line.startswith("model name") and ":" in line:
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def build(

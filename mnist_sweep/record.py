@@ -119,7 +119,9 @@ class RunRecord:
     epochs: int | None = None  # epochs asked for
     epochs_run: int | None = None  # epochs trained (fewer when diverged or pruned)
     seed: int | None = None
-    precision: str | None = None
+    precision: str | None = None  # as asked (device.precision): auto, fp32 or bf16
+    precision_used: str | None = None  # what it trained at: fp32 or bf16
+    bf16_speedup: float | None = None  # the CPU probe's fp32 / bf16 step time, where one ran
     device: str | None = None
     threads: int | None = None
     test_acc: float | None = None
@@ -133,6 +135,7 @@ class RunRecord:
     wall_seconds: float | None = None
     torch: str | None = None
     cpu: str | None = None
+    cpu_capability: str | None = None  # torch's CPU kernel dispatch: AVX2, AVX512, ...
     gpu: str | None = None
     error: str | None = None  # why a run failed, was refused, diverged or was pruned
     extra: dict[str, Any] = field(default_factory=dict)  # anything else a reader found

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from mnist_sweep import artifacts, data, engine, loggers, models, report
+from mnist_sweep import artifacts, data, engine, loggers, machine, models, report
 from mnist_sweep.augment import Augment
 from mnist_sweep.config import validate
 from mnist_sweep.errors import BudgetError, DivergedError, UserError
@@ -135,7 +135,7 @@ def _train(
     device = engine.resolve_device(dev_cfg["name"])
     if dev_cfg["threads"] or threads:
         torch.set_num_threads(dev_cfg["threads"] or threads)
-    record.device, record.threads = str(device), torch.get_num_threads()
+    record.device = str(device)
 
     splits = data.load_splits(
         data_cfg["root"],
@@ -150,6 +150,14 @@ def _train(
     torch.manual_seed(trainer["seed"])
     model = engine.build("model", plain["model"], allowed=plain["allowed_targets"]).to(device)
     record.params = models.trainable_params(model)
+    precision, probe = machine.choose_precision(
+        dev_cfg["precision"], device, model, trainer["batch_size"]
+    )
+    record.precision_used = precision
+    if probe:
+        record.bf16_speedup = round(probe.bf16_speedup, 3)
+    for key, value in machine.describe(device).items():
+        setattr(record, key, value)
     background = -data_cfg["mean"] / data_cfg["std"]
 
     def progress(row: dict[str, float]) -> bool:
@@ -174,7 +182,7 @@ def _train(
         batch_size=trainer["batch_size"],
         label_smoothing=trainer["label_smoothing"],
         grad_clip=trainer["grad_clip"],
-        precision=dev_cfg["precision"],
+        precision=precision,
         channels_last=dev_cfg["channels_last"],
         seed=trainer["seed"],
         test_every=trainer["test_every"],
@@ -185,9 +193,6 @@ def _train(
     record.epochs_run = len(rows)
     record.train_seconds = round(history.train_seconds, 3)
     record.images_per_sec = round(history.images_seen / history.train_seconds, 1)
-    record.torch, record.cpu = torch.__version__, engine.cpu_name()
-    if device.type == "cuda":
-        record.gpu = torch.cuda.get_device_name(device)
     artifacts.write_history(run_dir / artifacts.HISTORY, rows)
     if history.diverged:
         record.status = DIVERGED

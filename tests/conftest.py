@@ -21,6 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
 # Tests share the data folder a user's runs use (prepared once, verified by MD5 on every use).
 DATA_ROOT = Path(os.environ.get("MNIST_SWEEP_DATA", REPO / "data")).resolve()
+# The precision probe's cache (device.precision=auto) for every run of the suite, subprocesses
+# too: measured once per machine like a user's, but kept out of the user's own cache folder.
+os.environ.setdefault("MNIST_SWEEP_CACHE", str(REPO / ".pytest_cache" / "mnist_sweep"))
 # A run small enough for a test: a slice of the training images, one epoch, one thread; batches
 # of 128 keep eight steps, enough for the default one-cycle schedule's warm-up and decay.
 QUICK = [

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import platform
-
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -111,14 +109,6 @@ def test_a_config_target_outside_torch_optim_and_this_package_is_refused():
 def test_onecycle_too_short_for_its_two_phases_is_refused_by_name():
     with pytest.raises(ConfigError, match="sched=onecycle.*only 4 training steps"):
         fit("onecycle", epochs=1, batch_size=64)
-
-
-def test_cpu_name_is_the_model_name_from_cpuinfo_or_the_platform_fallback(tmp_path):
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\n")
-    assert engine.cpu_name(cpuinfo) == "AMD EPYC 9B14"
-    missing = engine.cpu_name(tmp_path / "absent")
-    assert missing and missing == (platform.processor() or platform.machine())
 
 
 def test_test_every_zero_evaluates_the_test_set_only_after_the_last_epoch():

@@ -52,10 +52,16 @@ def test_one_epoch_run_on_a_slice_writes_every_artifact(cli, tmp_path, mnist_roo
         "seed",
         "device",
         "precision",
+        "precision_used",
+        "cpu",
+        "cpu_capability",
+        "torch",
+        "threads",
         "overrides",
     ):
         assert metrics[key] is not None, key
     assert metrics["overrides"] == QUICK
+    assert metrics["precision"] == "auto" and metrics["precision_used"] in ("fp32", "bf16")
 
     rows = list(csv.DictReader((run / "history.csv").open()))
     assert len(rows) == 1
@@ -75,7 +81,7 @@ def test_one_epoch_run_on_a_slice_writes_every_artifact(cli, tmp_path, mnist_roo
     assert models.trainable_params(model) == metrics["params"]
     splits = load_splits(mnist_root, mean=0.1307, std=0.3081)
     model.to(memory_format=torch.channels_last)  # as the run trained and evaluated it
-    again = evaluate(model, splits.test_x, splits.test_y, metrics["precision"])
+    again = evaluate(model, splits.test_x, splits.test_y, metrics["precision_used"])
     assert again.acc == pytest.approx(metrics["test_acc"], abs=1e-4)
     saved = np.load(run / "predictions.npz")
     assert (saved["pred"] == saved["target"]).mean() == pytest.approx(metrics["test_acc"])

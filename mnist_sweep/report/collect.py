@@ -156,7 +156,15 @@ def read_run(run_dir: Path) -> dict[str, Any]:
         "level": level,
         "label": LEVELS[level],
         "detail": detail,
+        "machine": machine_label(record),
     }
+
+
+def machine_label(record: RunRecord) -> str:
+    """Where a run trained, for a leaderboard cell: the precision used, then the GPU, or the CPU
+    and torch's kernel capability ("bf16 · AMD EPYC 9B14 · AVX512"); empty when not recorded."""
+    where = record.gpu or " · ".join(p for p in (record.cpu, record.cpu_capability) if p)
+    return " · ".join(p for p in (record.precision_used, where) if p)
 
 
 def read_history(run_dir: Path) -> pd.DataFrame | None:
