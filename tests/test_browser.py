@@ -500,6 +500,6 @@ def test_ten_thousand_runs_open_sort_and_filter_quickly(browser, big_page):
         browser.js("document.querySelector('#count').textContent") == f"{pruned:,} of 10,000 runs"
     )
     assert set(browser.js(f"{ROWS}.map(tr => tr.dataset.level)")) == {"pruned"}
-    # budgets from the issue (3 s, 200 ms), with room for a machine shared with other work
+    # twice the pages' budgets (open in 3 s, sort or filter in 200 ms): room for a loaded machine
     assert opened < 6.0 and sort < 400 and filtering < 400, (opened, sort, filtering)
     assert browser.errors() == []

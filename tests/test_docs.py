@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from benchmarks import headline
 
@@ -56,3 +59,16 @@ def test_every_benchmark_results_folder_is_referred_to_by_a_page():
     folders = sorted(p.name for p in (REPO / "benchmarks" / "results").iterdir() if p.is_dir())
     assert folders
     assert [f for f in folders if f not in text] == []
+
+
+def test_no_tracked_file_names_an_absolute_path_of_a_machine():
+    listed = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    home = re.compile(rb"(?<![\w.])/(?:work|root|home|Users)/")
+    found = [
+        name
+        for name in listed.stdout.splitlines()
+        if (REPO / name).is_file() and home.search((REPO / name).read_bytes())
+    ]
+    assert found == []
