@@ -35,7 +35,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from torch.nn import functional as F
 
-from benchmarks.markers import write_between
+from benchmarks.markers import publish
 from mnist_sweep import artifacts, engine, models
 from mnist_sweep.config import recipe, to_plain
 from mnist_sweep.data import ensure_mnist
@@ -471,13 +471,9 @@ def add_from_runs(result: dict, specs: list[list[str]]) -> None:
 
 def finish(result: dict, out: Path, docs: bool) -> None:
     """Write the result's JSON and table into ``out`` (and docs/benchmarks.md with ``docs``)."""
-    md = markdown(result)
     out.mkdir(parents=True, exist_ok=True)
     artifacts.write_json(out / "benchmark.json", result)
-    (out / "benchmark.md").write_text(md)
-    if docs:
-        write_between(START, END, md)
-    print(md)
+    publish(markdown(result), out / "benchmark.md", START, END, docs)
 
 
 if __name__ == "__main__":

@@ -17,3 +17,12 @@ def write_between(start: str, end: str, text: str, path: Path = BENCHMARKS) -> N
     head, rest = path.read_text().split(start, 1)
     tail = rest.split(end, 1)[1]
     path.write_text(f"{head}{start}\n{text}{end}{tail}")
+
+
+def publish(table: str, path: Path, start: str, end: str, docs: bool) -> None:
+    """Write a result's Markdown ``table`` to ``path`` and print it; with ``docs``, also put it
+    between the ``start`` and ``end`` markers of docs/benchmarks.md."""
+    path.write_text(table)
+    if docs:
+        write_between(start, end, table)
+    print(table)

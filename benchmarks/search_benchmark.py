@@ -27,7 +27,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from benchmarks.markers import write_between
+from benchmarks.markers import publish
 from benchmarks.timed import run_for
 from mnist_sweep import artifacts
 from mnist_sweep.engine import cpu_name
@@ -123,11 +123,7 @@ def main() -> None:
     out = REPO / "benchmarks" / "results" / f"{stamp}-search"
     out.mkdir(parents=True, exist_ok=True)
     artifacts.write_json(out / "search.json", result)
-    md = markdown(result)
-    (out / "search.md").write_text(md)
-    if args.docs:
-        write_between(START, END, md)
-    print(md)
+    publish(markdown(result), out / "search.md", START, END, args.docs)
 
 
 if __name__ == "__main__":

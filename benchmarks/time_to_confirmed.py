@@ -33,7 +33,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from benchmarks.markers import write_between
+from benchmarks.markers import publish
 from benchmarks.timed import run_for
 from mnist_sweep import artifacts
 from mnist_sweep.engine import cpu_name
@@ -195,11 +195,7 @@ def main() -> None:
 
 def finish(result: dict, root: Path, docs: bool) -> None:
     """Write the result's table into ``root`` (and docs/benchmarks.md with ``docs``)."""
-    md = markdown(result)
-    (root / "confirmed.md").write_text(md)
-    if docs:
-        write_between(START, END, md)
-    print(md)
+    publish(markdown(result), root / "confirmed.md", START, END, docs)
 
 
 if __name__ == "__main__":
