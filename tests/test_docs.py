@@ -3,6 +3,8 @@ and every benchmark result folder is one a page refers to."""
 
 from __future__ import annotations
 
+import importlib
+import json
 import re
 import shlex
 import subprocess
@@ -72,3 +74,27 @@ def test_no_tracked_file_names_an_absolute_path_of_a_machine():
         if (REPO / name).is_file() and home.search((REPO / name).read_bytes())
     ]
     assert found == []
+
+
+@pytest.mark.parametrize(
+    ("script", "result"),
+    [
+        ("benchmark", "benchmark.json"),
+        ("search_benchmark", "search.json"),
+        ("time_to_confirmed", "confirmed.json"),
+    ],
+)
+def test_each_generated_table_of_the_benchmarks_page_is_rendered_from_a_committed_result(
+    script, result
+):
+    module = importlib.import_module(f"benchmarks.{script}")
+    page = (REPO / "docs" / "benchmarks.md").read_text()
+    block = page.split(f"{module.START}\n", 1)[1].split(module.END, 1)[0]
+    results = sorted((REPO / "benchmarks" / "results").glob(f"*/{result}"))
+    rendered = []
+    for path in results:
+        try:
+            rendered.append(module.markdown(json.loads(path.read_text())))
+        except KeyError:  # a result in an older format lacks a field the table shows
+            continue
+    assert block in rendered
