@@ -31,7 +31,7 @@ from benchmarks.markers import publish
 from benchmarks.timed import run_for
 from mnist_sweep import artifacts
 from mnist_sweep.engine import cpu_name
-from mnist_sweep.formats import pct
+from mnist_sweep.formats import num, pct
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- search-benchmark:start -->", "<!-- search-benchmark:end -->"
@@ -96,8 +96,8 @@ def markdown(result: dict) -> str:
         best = " / ".join(pct(v, unit="") for v in r["best_val_at"].values())
         ratio = f"{r['per_cpu_hour'] / base:.2f}" if base else "—"
         lines.append(
-            f"| {r['pruner']} | {r['completed']} + {r['pruned']} | {r['per_cpu_hour']:,.0f} | "
-            f"{ratio} | {best} | {100 * r['busy_share']:.0f} % |"
+            f"| {r['pruner']} | {r['completed']} + {r['pruned']} | {num(r['per_cpu_hour'])} | "
+            f"{ratio} | {best} | {pct(r['busy_share'], 0, unit=' %')} |"
         )
     return "\n".join(lines) + "\n"
 
