@@ -1,17 +1,18 @@
 """Throughput against the reference pipeline, and time-to-target over seeds.
 
-    .venv/bin/python benchmarks/benchmark.py                       # both parts, default recipe
-    .venv/bin/python benchmarks/benchmark.py --experiments default tiny seed:0 --seeds 0 1 2
-    .venv/bin/python benchmarks/benchmark.py --skip-throughput --readme
-    .venv/bin/python benchmarks/benchmark.py --experiments default tiny \
+    .venv/bin/python -m benchmarks.benchmark                       # both parts, default recipe
+    .venv/bin/python -m benchmarks.benchmark --experiments default tiny seed:0 --seeds 0 1 2
+    .venv/bin/python -m benchmarks.benchmark --skip-throughput --docs
+    .venv/bin/python -m benchmarks.benchmark --experiments default tiny \
         --carry benchmarks/results/<stamp>/benchmark.json best seed   # unchanged rows carried over
-    .venv/bin/python benchmarks/benchmark.py --render benchmarks/results/<stamp> --readme \
+    .venv/bin/python -m benchmarks.benchmark --render benchmarks/results/<stamp> --docs \
         --carry benchmarks/results/<other>/benchmark.json seed        # a row measured later
-    .venv/bin/python benchmarks/benchmark.py --render benchmarks/results/<stamp> --readme \
+    .venv/bin/python -m benchmarks.benchmark --render benchmarks/results/<stamp> --docs \
         --from-runs tiny multirun/<date>/<time>     # a preset's row from its confirmation runs
 
-Writes ``benchmarks/results/<stamp>.json`` and ``.md``; ``--readme`` also replaces the table
-between the benchmark markers in README.md. Not part of the test suite: it trains full models.
+Writes ``benchmarks/results/<stamp>.json`` and ``.md``; ``--docs`` also replaces the table
+between the benchmark markers in docs/benchmarks.md. Not part of the test suite: it trains full
+models.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from pathlib import Path
 import torch
 import yaml
 from hydra import compose, initialize_config_dir
-from markers import write_between
 from omegaconf import OmegaConf
 from torch.nn import functional as F
 
+from benchmarks.markers import publish
 from mnist_sweep import artifacts, models
 from mnist_sweep import machine as mnist_machine
 from mnist_sweep.config import recipe, to_plain
@@ -407,7 +408,7 @@ def main() -> None:
     )
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-profile", action="store_true")
-    p.add_argument("--readme", action="store_true", help="write the table into README.md")
+    p.add_argument("--docs", action="store_true", help="write the table into docs/benchmarks.md")
     p.add_argument(
         "--render",
         type=Path,
@@ -441,7 +442,7 @@ def main() -> None:
             kept = [t for t in result["time_to_target"] if t["experiment"] not in names]
             result["time_to_target"] = kept + carried
         add_from_runs(result, args.from_runs)
-        finish(result, out, args.readme)
+        finish(result, out, args.docs)
         return
     root = Path(os.environ.get("MNIST_SWEEP_DATA", REPO / "data")).resolve()
     ensure_mnist(root)
@@ -456,7 +457,7 @@ def main() -> None:
     if args.carry:
         result["time_to_target"] += carry(Path(args.carry[0]), args.carry[1:])
     add_from_runs(result, args.from_runs)
-    finish(result, out, args.readme)
+    finish(result, out, args.docs)
 
 
 def add_from_runs(result: dict, specs: list[list[str]]) -> None:
@@ -468,15 +469,11 @@ def add_from_runs(result: dict, specs: list[list[str]]) -> None:
     ] + rows
 
 
-def finish(result: dict, out: Path, readme: bool) -> None:
-    """Write the result's JSON and table into ``out`` (and README.md with ``readme``)."""
-    md = markdown(result)
+def finish(result: dict, out: Path, docs: bool) -> None:
+    """Write the result's JSON and table into ``out`` (and docs/benchmarks.md with ``docs``)."""
     out.mkdir(parents=True, exist_ok=True)
     artifacts.write_json(out / "benchmark.json", result)
-    (out / "benchmark.md").write_text(md)
-    if readme:
-        write_between(START, END, md)
-    print(md)
+    publish(markdown(result), out / "benchmark.md", START, END, docs)
 
 
 if __name__ == "__main__":

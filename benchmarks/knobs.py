@@ -1,8 +1,8 @@
 """The CPU speed knobs of the default model, each measured against its alternative in one process:
 channels-last activations, the evaluation batch size, torch.compile, and the thread count.
 
-    .venv/bin/python benchmarks/knobs.py
-    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 .venv/bin/python benchmarks/knobs.py
+    .venv/bin/python -m benchmarks.knobs
+    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 .venv/bin/python -m benchmarks.knobs
 
 Training steps (batch 256, SGD) and evaluation passes over 10,000 images alternate between the
 settings compared, ROUNDS times; the table gives medians in milliseconds and names the CPU.

@@ -1,20 +1,21 @@
 """The width search under one CPU budget, without and with each pruner.
 
-    .venv/bin/python benchmarks/search_benchmark.py --minutes 5
-    .venv/bin/python benchmarks/search_benchmark.py --minutes 20 --pruners none median --readme
+    .venv/bin/python -m benchmarks.search_benchmark --minutes 5
+    .venv/bin/python -m benchmarks.search_benchmark --minutes 20 --pruners none median --docs
 
 Each pruner gets the same wall-clock budget for one ``hparams_search=widths`` study of its own
 (one job at a time, ``device.threads=1``; a smaller training slice than the preset's, so that
 many trials fit), then Ctrl-C. Measured from the study and the process: trials that finished
 (completed or pruned) per CPU-hour of the search process and its jobs, the best validation
 accuracy at each quarter of the budget, and the share of the wall time a job was training (the
-slot's busy share). Writes ``benchmarks/results/<stamp>-search/search.{json,md}``; ``--readme``
-puts the table between the search-benchmark markers in README.md.
+slot's busy share). Writes ``benchmarks/results/<stamp>-search/search.{json,md}``; ``--docs``
+puts the table between the search-benchmark markers in docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -26,11 +27,11 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from markers import write_between  # noqa: E402
-from timed import run_for  # noqa: E402
-
-from mnist_sweep import artifacts  # noqa: E402
+from benchmarks.markers import publish
+from benchmarks.timed import run_for
+from mnist_sweep import artifacts
+from mnist_sweep.engine import cpu_name
+from mnist_sweep.formats import num, pct
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- search-benchmark:start -->", "<!-- search-benchmark:end -->"
@@ -82,8 +83,9 @@ def run_search(pruner: str, seconds: float, extra: list[str]) -> dict:
 def markdown(result: dict) -> str:
     rows = result["rows"]
     base = rows[0]["per_cpu_hour"] if rows and rows[0]["pruner"] == "none" else None
+    on = f" on {result['cpu']}" if "cpu" in result else ""  # earlier results record no CPU
     lines = [
-        f"Measured {result['stamp']}: {result['minutes']} minutes of wall time per pruner, one "
+        f"Measured {result['stamp']}{on}: {result['minutes']} minutes of wall time per pruner, one "
         f"job at a time, 1 thread, `{' '.join(result['set'])}`.",
         "",
         "| pruner | finished (completed + pruned) | per CPU-hour | × none | best val at 25 / 50 / "
@@ -91,11 +93,11 @@ def markdown(result: dict) -> str:
         "|---|---:|---:|---:|---|---:|",
     ]
     for r in rows:
-        best = " / ".join("—" if v is None else f"{100 * v:.2f}" for v in r["best_val_at"].values())
+        best = " / ".join(pct(v, unit="") for v in r["best_val_at"].values())
         ratio = f"{r['per_cpu_hour'] / base:.2f}" if base else "—"
         lines.append(
-            f"| {r['pruner']} | {r['completed']} + {r['pruned']} | {r['per_cpu_hour']:,.0f} | "
-            f"{ratio} | {best} | {100 * r['busy_share']:.0f} % |"
+            f"| {r['pruner']} | {r['completed']} + {r['pruned']} | {num(r['per_cpu_hour'])} | "
+            f"{ratio} | {best} | {pct(r['busy_share'], 0, unit=' %')} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -110,19 +112,18 @@ def main() -> None:
         default=["data.train_subset=10000", "trainer.epochs=4"],
         help="overrides for every search (default: a 10,000-image slice, 4 epochs)",
     )
-    parser.add_argument("--readme", action="store_true")
+    parser.add_argument(
+        "--docs", action="store_true", help="write the table into docs/benchmarks.md"
+    )
     args = parser.parse_args()
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     rows = [run_search(p, 60 * args.minutes, args.set) for p in args.pruners]
-    result = {"stamp": stamp, "minutes": args.minutes, "set": args.set, "rows": rows}
+    cpu = f"{cpu_name()} ({os.cpu_count()} cores)"
+    result = {"stamp": stamp, "cpu": cpu, "minutes": args.minutes, "set": args.set, "rows": rows}
     out = REPO / "benchmarks" / "results" / f"{stamp}-search"
     out.mkdir(parents=True, exist_ok=True)
     artifacts.write_json(out / "search.json", result)
-    md = markdown(result)
-    (out / "search.md").write_text(md)
-    if args.readme:
-        write_between(START, END, md)
-    print(md)
+    publish(markdown(result), out / "search.md", START, END, args.docs)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,23 @@
 """Speed on the CPU it runs on: the default run at each precision, against one epoch of the
 hand-run reference pipeline and against the CPU's arithmetic peak.
 
-    .venv/bin/python benchmarks/speed.py                      # auto, fp32, bf16: 2 runs each
-    .venv/bin/python benchmarks/speed.py --repeats 3 --write docs/benchmarks.md
+    .venv/bin/python -m benchmarks.speed                      # auto, fp32, bf16: 2 runs each
+    .venv/bin/python -m benchmarks.speed --repeats 3 --docs
     ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 \\
-        .venv/bin/python benchmarks/speed.py --slow-epochs 1  # an AVX-512 CPU capped at AVX2
+        .venv/bin/python -m benchmarks.speed --slow-epochs 1 --docs  # AVX-512 capped at AVX2
 
 Each run is ``python -m mnist_sweep`` (seed 0, full data, the default recipe) in a subprocess with
 a precision cache of its own, so ``auto`` pays its probe as a first run on a new machine does.
 Runs of the precisions alternate, so a slower or faster minute of a shared machine falls on all
 of them; the table gives medians. bf16 on a CPU without native bf16 instructions (several times
 slower than fp32) can be timed on ``--slow-epochs`` epochs instead of the whole recipe.
-Writes ``benchmarks/results/<stamp>-speed/speed.{json,md}``; ``--write FILE`` also puts the
-table between the ``speed`` markers of FILE.
+Writes ``benchmarks/results/<stamp>-speed/speed.{json,md}``; ``--docs`` also puts the table
+between the markers of its CPU kind in docs/benchmarks.md (``speed-avx2``, ``speed-avx512``...).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -28,16 +27,15 @@ from datetime import datetime
 from pathlib import Path
 
 import torch
-from benchmark import reference_images_per_sec
-from markers import write_between
 
+from benchmarks.benchmark import reference_images_per_sec
+from benchmarks.markers import publish
 from mnist_sweep import artifacts, machine
 from mnist_sweep.data import ensure_mnist
 from mnist_sweep.record import RunRecord
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-START, END = "<!-- speed:start -->", "<!-- speed:end -->"
 REFERENCE_IMAGES = 60_000  # one epoch of the reference pipeline
 FMA_UNITS = 2  # vector FMA units per core assumed for the peak (Zen 4/5, Xeon since Skylake-SP)
 
@@ -144,7 +142,7 @@ def main() -> None:
     p.add_argument("--precisions", nargs="+", default=["auto", "fp32", "bf16"])
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--slow-epochs", type=int, help="epochs for a precision the probe found slower")
-    p.add_argument("--write", type=Path, help="a Markdown file with the speed markers")
+    p.add_argument("--docs", action="store_true", help="write the table into docs/benchmarks.md")
     args = p.parse_args()
     root = Path(os.environ.get("MNIST_SWEEP_DATA", REPO / "data")).resolve()
     ensure_mnist(root)
@@ -169,14 +167,12 @@ def main() -> None:
         "runs": runs,
     }
     result["rows"] = summarise(runs, result["peak"], reference_s)
-    md = markdown(result)
     out.mkdir(parents=True, exist_ok=True)
     artifacts.write_json(out / "speed.json", result)
-    (out / "speed.md").write_text(md)
-    if args.write:
-        write_between(START, END, md, args.write)
-    print(md)
-    print(json.dumps(result["rows"], indent=1))
+    kind = result["machine"]["cpu_capability"].split()[0].lower()  # avx2, avx512, ...
+    marker = f"speed-{kind}{'-capped' if '(' in result['machine']['cpu_capability'] else ''}"
+    publish(markdown(result), out / "speed.md", f"<!-- {marker}:start -->",
+            f"<!-- {marker}:end -->", args.docs)  # fmt: skip
 
 
 if __name__ == "__main__":

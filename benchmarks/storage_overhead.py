@@ -1,26 +1,24 @@
 """Ask/tell overhead per trial of each study storage: SQLite, journal file, PostgreSQL.
 
-    .venv/bin/python benchmarks/storage_overhead.py [--trials 200]
+    .venv/bin/python -m benchmarks.storage_overhead [--trials 200]
 
 Each storage gets a fresh study and ``--trials`` instant trials (ask, one suggested float, tell),
-as the budget sweeper does per trial; PostgreSQL is a throwaway local server (tests/servers.py),
-so the figures are the storage's own cost without a network. Prints a Markdown table.
+as the budget sweeper does per trial; PostgreSQL is a throwaway local server
+(tests/helpers/servers.py), so the figures are the storage's own cost without a network. Prints a
+Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import optuna
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mnist_sweep.storage import open_storage  # noqa: E402
-from tests.servers import postgres, postgres_bin  # noqa: E402
+from mnist_sweep.storage import open_storage
+from tests.helpers.servers import postgres, postgres_bin
 
 
 def per_trial_ms(url: str, trials: int) -> tuple[float, float]:

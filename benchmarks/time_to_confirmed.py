@@ -1,12 +1,12 @@
 """Wall time from an empty study to a confirmed model under a parameter budget.
 
-    .venv/bin/python benchmarks/time_to_confirmed.py --budget 8000 --minutes 60 --readme
-    .venv/bin/python benchmarks/time_to_confirmed.py --searches arch:5000 arch:20000 \
+    .venv/bin/python -m benchmarks.time_to_confirmed --budget 8000 --minutes 60 --docs
+    .venv/bin/python -m benchmarks.time_to_confirmed --searches arch:5000 arch:20000 \
         --seeds 1000 1001 1002 1003 1004 --confirm-set trainer.epochs=20
 
 Each search, ``PRESET[:BUDGET]`` (default: ``hparams_search=arch`` and the plain
 ``hparams_search=widths`` under ``--budget``), starts from an empty study of its own and runs side
-by side with the others, one job at a time on one thread each (so two searches share the 2 cores,
+by side with the others, one job at a time on one thread each (so two searches on 2 cores get
 one core each). After ``--search-minutes`` its search is stopped with Ctrl-C, and its best
 completed trials (each point once) are confirmed one at a time, best first, with
 ``python -m mnist_sweep.confirm --trials N --seeds 1000 1001 1002``: all 60,000 training images,
@@ -14,8 +14,8 @@ seeds the search never used, final-epoch test accuracy. The clock stops at the f
 every seed reaches ``--target`` (99.4 %), or at ``--minutes``. Writes
 ``benchmarks/results/<stamp>-confirmed/confirmed.{json,md}`` and a copy of each study
 (``<preset>_<budget>.db``, readable with ``python -m mnist_sweep.report sqlite:///…``); the run
-folders stay under ``runs/`` there (not committed). ``--readme`` puts the table between the
-time-to-confirmed markers in README.md; ``--render DIR`` re-renders an earlier result.
+folders stay under ``runs/`` there (not committed). ``--docs`` puts the table between the
+time-to-confirmed markers in docs/benchmarks.md; ``--render DIR`` re-renders an earlier result.
 """
 
 from __future__ import annotations
@@ -33,13 +33,11 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from markers import write_between  # noqa: E402
-from timed import run_for  # noqa: E402
-
-from mnist_sweep import artifacts  # noqa: E402
-from mnist_sweep.confirm import pct  # noqa: E402
-from mnist_sweep.machine import cpu_name  # noqa: E402
+from benchmarks.markers import publish
+from benchmarks.timed import run_for
+from mnist_sweep import artifacts
+from mnist_sweep.formats import pct
+from mnist_sweep.machine import cpu_name
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- time-to-confirmed:start -->", "<!-- time-to-confirmed:end -->"
@@ -116,7 +114,8 @@ def run_one(spec: str, args: argparse.Namespace, root: Path, t0: float, result: 
 def markdown(result: dict) -> str:
     seeds = ", ".join(map(str, result["seeds"]))
     lines = [
-        f"Measured {result['stamp']} on {result['cpu']}: target {pct(result['target'])} % on "
+        f"Measured {result['stamp']} on {result['cpu']}: target "
+        f"{pct(result['target'], unit='')} % on "
         f"every seed of {seeds}; the searches ran side by side, one thread each, "
         f"{result['search_minutes']} minutes, then confirmed their best trials one by one within "
         f"{result['minutes']} minutes in all (confirmation overrides: "
@@ -128,14 +127,15 @@ def markdown(result: dict) -> str:
     ]
     for r in result["rows"]:
         confirmed = "; ".join(
-            f"#{c['trial']} ({c['params']:,}): {' / '.join(pct(a) for a in c['test_acc'])}"
+            f"#{c['trial']} ({c['params']:,}): {' / '.join(pct(a, unit='') for a in c['test_acc'])}"
             for c in r["confirmed"]
         )
         reached = r["minutes_to_confirmed"]
         budget = r.get("budget", result.get("budget"))  # one budget for all in earlier results
         lines.append(
             f"| `{r.get('preset', r['search'])}` | {budget:,} | {r['asked']} | {r['refused']} | "
-            f"{r['pruned']} | {r['completed']} | {pct(r['best_val'])} | {confirmed or '—'} | "
+            f"{r['pruned']} | {r['completed']} | {pct(r['best_val'], unit='')} | "
+            f"{confirmed or '—'} | "
             f"{'not reached' if reached is None else reached} |"
         )
     return "\n".join(lines) + "\n"
@@ -159,11 +159,13 @@ def main() -> None:
         default=["trainer.epochs=12"],
         help="overrides for every confirmation run (default: 12 epochs for every search)",
     )
-    parser.add_argument("--readme", action="store_true")
+    parser.add_argument(
+        "--docs", action="store_true", help="write the table into docs/benchmarks.md"
+    )
     parser.add_argument("--render", type=Path, metavar="RESULT_DIR", help="run nothing: re-render")
     args = parser.parse_args()
     if args.render:
-        finish(json.loads((args.render / "confirmed.json").read_text()), args.render, args.readme)
+        finish(json.loads((args.render / "confirmed.json").read_text()), args.render, args.docs)
         return
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     root = REPO / "benchmarks" / "results" / f"{stamp}-confirmed"
@@ -188,16 +190,12 @@ def main() -> None:
         "rows": rows,
     }
     artifacts.write_json(root / "confirmed.json", result)
-    finish(result, root, args.readme)
+    finish(result, root, args.docs)
 
 
-def finish(result: dict, root: Path, readme: bool) -> None:
-    """Write the result's table into ``root`` (and README.md with ``readme``)."""
-    md = markdown(result)
-    (root / "confirmed.md").write_text(md)
-    if readme:
-        write_between(START, END, md)
-    print(md)
+def finish(result: dict, root: Path, docs: bool) -> None:
+    """Write the result's table into ``root`` (and docs/benchmarks.md with ``docs``)."""
+    publish(markdown(result), root / "confirmed.md", START, END, docs)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """An example of your own network for mnist_sweep: any ``nn.Module`` that maps a batch of
-1x28x28 images to 10 log-probabilities (or logits). See README, "Your own model"."""
+1x28x28 images to 10 log-probabilities (or logits). See docs/guide.md, "Your own model"."""
 
 from __future__ import annotations
 

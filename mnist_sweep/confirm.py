@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from mnist_sweep import report
 from mnist_sweep.errors import UserError
+from mnist_sweep.formats import pct
 from mnist_sweep.record import RunRecord
 from mnist_sweep.run import execute, group_choices
 from mnist_sweep.storage import JOURNAL, hide_password, open_storage
@@ -207,11 +208,6 @@ def confirm(
     return results
 
 
-def pct(value: float | None) -> str:
-    """A 0..1 fraction as percent digits for the printed tables: 0.99412 → '99.41'."""
-    return "—" if value is None else f"{100 * value:.2f}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m mnist_sweep.confirm",
@@ -255,12 +251,12 @@ def main(argv: list[str] | None = None) -> int:
     print("|---:|---:|---:|---|---:|---:|")
     for r in results:
         per_seed = ", ".join(
-            f"{s}: {pct(a)}" for s, a in zip(r["seeds"], r["test_acc"], strict=True)
+            f"{s}: {pct(a, unit='')}" for s, a in zip(r["seeds"], r["test_acc"], strict=True)
         )
-        spread = "" if r["std"] is None else f" ± {pct(r['std'])}"
+        spread = "" if r["std"] is None else f" ± {pct(r['std'], unit='')}"
         print(
             f"| {r['trial']} | {r['params'] or '—'} | {r['value']:.4f} | {per_seed} | "
-            f"{pct(r['mean'])}{spread} | {pct(r['worst'])} |"
+            f"{pct(r['mean'], unit='')}{spread} | {pct(r['worst'], unit='')} |"
         )
     print(f"runs and leaderboard: {results[0]['sweep']}")
     return 0

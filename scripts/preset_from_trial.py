@@ -1,6 +1,6 @@
 """Write an ``experiment`` preset from a confirmed trial of a study.
 
-    .venv/bin/python scripts/preset_from_trial.py sqlite:///studies/arch_8000.db --trial 17 \
+    .venv/bin/python -m scripts.preset_from_trial sqlite:///studies/arch_8000.db --trial 17 \
         --name tiny [--study NAME]
 
 The preset holds exactly what the trial's confirmation runs trained differently from the default
@@ -22,11 +22,12 @@ from typing import Any
 import yaml
 from omegaconf import OmegaConf
 
+from mnist_sweep.config import recipe, to_plain
+from mnist_sweep.confirm import compose_run, open_study, search_seeds
+from mnist_sweep.formats import pct
+from mnist_sweep.record import RunRecord
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from mnist_sweep.config import recipe, to_plain  # noqa: E402
-from mnist_sweep.confirm import compose_run, open_study, pct, search_seeds  # noqa: E402
-from mnist_sweep.record import RunRecord  # noqa: E402
 
 GROUPS = ("model", "aug", "optim", "sched")  # config groups whose option a preset may override
 
@@ -105,7 +106,8 @@ def main() -> None:
     job_overrides = OmegaConf.load(Path(trial.user_attrs["run_dir"]) / ".hydra" / "overrides.yaml")
     seeds = " ".join(map(str, confirmed["seeds"]))
     per_seed = ", ".join(
-        f"{s}: {pct(a)}" for s, a in zip(confirmed["seeds"], confirmed["test_acc"], strict=True)
+        f"{s}: {pct(a, unit='')}"
+        for s, a in zip(confirmed["seeds"], confirmed["test_acc"], strict=True)
     )
     searched = ", ".join(map(str, sorted(search_seeds(study.trials))))
     confirm = (
@@ -115,14 +117,14 @@ def main() -> None:
     header = [
         *([args.note] if args.note else []),
         f"Found by study {study.study_name!r} ({args.storage}), trial {args.trial}: validation "
-        f"accuracy {pct(trial.value)} %, {trial.user_attrs.get('params'):,} parameters.",
+        f"accuracy {pct(trial.value, unit='')} %, {trial.user_attrs.get('params'):,} parameters.",
         *([f"The search: {args.found_by}"] if args.found_by else []),
         "The trial's job ran:",
         COMMAND + f"python -m mnist_sweep {shlex.join(map(str, job_overrides))}",
         f"Confirmed on held-out seeds {seeds} (the search trained with seeds {searched}):",
         COMMAND + confirm,
-        f"final-epoch test accuracy {per_seed}; mean {pct(confirmed['mean'])} ± "
-        f"{pct(confirmed['std'])} %, worst {pct(confirmed['worst'])} %.",
+        f"final-epoch test accuracy {per_seed}; mean {pct(confirmed['mean'], unit='')} ± "
+        f"{pct(confirmed['std'], unit='')} %, worst {pct(confirmed['worst'], unit='')} %.",
         f"Written by scripts/preset_from_trial.py from the runs in {shown(sweep)}.",
     ]
     model = {k: v for k, v in run["model"].items() if k != "_target_"}  # the whole model, always

@@ -1,7 +1,7 @@
 """How the reports scale: aggregate a synthetic sweep, write its page, open, sort and filter it
 in headless Chromium, rewrite a live page, and rebuild missing run reports in parallel.
 
-    python scripts/report_scale.py [--runs 10000] [--live-runs 500] [--reports 60]
+    python -m scripts.report_scale [--runs 10000] [--live-runs 500] [--reports 60]
 
 Prints one line per figure (seconds unless said); the synthetic sweeps live in a temporary
 folder that is removed afterwards.
@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,12 +23,11 @@ import optuna
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mnist_sweep.report import live, write_leaderboard  # noqa: E402
-from mnist_sweep.report.collect import collect  # noqa: E402
-from mnist_sweep.report.render import write_run_reports  # noqa: E402
-from scripts.synthetic_runs import make_runs  # noqa: E402
-from tests.test_browser import Chromium  # noqa: E402
+from mnist_sweep.report import live, write_leaderboard
+from mnist_sweep.report.collect import collect
+from mnist_sweep.report.run_page import write_run_reports
+from tests.helpers.chromium import Chromium
+from tests.helpers.synthetic import make_runs
 
 
 def timed(work: Callable[[], object]) -> float:

@@ -1,7 +1,7 @@
-"""The README's screenshots of the leaderboard and the study view, from a real tiny Optuna sweep,
+"""The docs' screenshots of the leaderboard and the study view, from a real tiny Optuna sweep,
 taken with headless Chromium.
 
-    python scripts/screenshots.py [--out docs/screenshots] [--sweep-dir DIR]
+    python -m scripts.screenshots [--out docs/screenshots] [--sweep-dir DIR]
 
 Runs ``hparams_search=widths`` with the median pruner for 10 trials of up to 4 epochs on 2,048
 images (about 30 s on 2 CPU cores) in ``--sweep-dir`` (a temporary folder by default; an
@@ -22,8 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.test_browser import Chromium  # noqa: E402
+from tests.helpers.chromium import Chromium
 
 SWEEP = [
     "hparams_search=widths",

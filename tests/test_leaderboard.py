@@ -17,38 +17,16 @@ import pytest
 from mnist_sweep import models, report
 from mnist_sweep.report.__main__ import main
 from mnist_sweep.report.collect import read_curve
-from mnist_sweep.report.render import PARALLEL_REPORTS_FROM, write_run_reports
-from scripts.synthetic_runs import make_runs
-from tests.test_report import SEED_NET, SEED_NET_PARAMS, external_references, fake_run, tables
+from mnist_sweep.report.run_page import PARALLEL_REPORTS_FROM, write_run_reports
+from tests.helpers.pages import external_references, page_data, tables
+from tests.helpers.runs import SEED_NET, SEED_NET_PARAMS, fake_run, sweep
+from tests.helpers.synthetic import make_runs
 
 SHARED = ["data.train_subset=512", "trainer.epochs=1"]  # overrides every job of a sweep has
 
 
-def sweep(root: Path, stamp: str, jobs: dict[int, dict]) -> Path:
-    """A multirun sweep directory ``root/<date>/<time>`` with ``fake_run`` jobs by number.
-
-    Jobs have no history or predictions unless asked: their run reports are quicker to build.
-    """
-    sweep_dir = root / stamp
-    sweep_dir.mkdir(parents=True)
-    (sweep_dir / "multirun.yaml").write_text("hydra: {}\n")
-    for num, kwargs in jobs.items():
-        fake_run(
-            sweep_dir / str(num), job_num=num, **{"history": False, "predictions": False} | kwargs
-        )
-    return sweep_dir
-
-
 def rows(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader((path / report.LEADERBOARD_CSV).open()))
-
-
-def page_data(page: Path) -> dict:
-    """The JSON a page's script draws its table and charts from."""
-    html = page.read_text()
-    start = html.index('<script type="application/json" id="data">')
-    body = html[html.index(">", start) + 1 : html.index("</script>", start)]
-    return json.loads(body)
 
 
 def test_runs_appear_in_launch_order_with_their_key_changes(tmp_path):

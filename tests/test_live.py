@@ -16,9 +16,9 @@ from omegaconf import OmegaConf
 from mnist_sweep import report
 from mnist_sweep.callbacks import LeaderboardCallback, expected_jobs
 from mnist_sweep.report import live
-from scripts.synthetic_runs import make_runs
-from tests.test_leaderboard import page_data, sweep
-from tests.test_report import fake_run
+from tests.helpers.pages import page_data
+from tests.helpers.runs import fake_run, sweep
+from tests.helpers.synthetic import make_runs
 
 
 def hydra_config(sweep_dir: Path, task: list[str], sweeper: dict | None = None):

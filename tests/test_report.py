@@ -1,7 +1,7 @@
 """Per-run report.html: what it shows, that it stands alone, and that bad run files never stop it.
 
-``fake_run`` writes a run directory with the real artifact writers and synthetic content, so
-these tests (and the leaderboard and browser tests, which import it) need no training.
+``fake_run`` (tests/helpers/runs.py) writes a run directory with the real artifact writers and
+synthetic content, so these tests need no training.
 """
 
 from __future__ import annotations
@@ -9,135 +9,16 @@ from __future__ import annotations
 import json
 import logging
 import re
-from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-import torch
-import yaml
 
 from mnist_sweep import artifacts, models, report
 from mnist_sweep.errors import BudgetError
 from mnist_sweep.run import execute
-from tests.conftest import CONF
-
-SEED_NET = yaml.safe_load((CONF / "model" / "seed_net.yaml").read_text())
-SEED_NET_PARAMS = models.count_params(SEED_NET)
-
-
-def fake_run(
-    run_dir: Path,
-    *,
-    status: str = "completed",
-    test_acc: float = 0.9912,
-    epochs: int = 3,
-    overrides: list[str] | None = None,
-    model: dict[str, Any] | None = None,
-    max_params: int = 20_000,
-    history: bool = True,
-    predictions: bool = True,
-    **metrics: Any,
-) -> Path:
-    """A run directory as run.py leaves it, with synthetic metrics, history and predictions."""
-    model = model or SEED_NET
-    overrides = overrides or []
-    hydra = run_dir / ".hydra"
-    hydra.mkdir(parents=True)
-    config = {
-        "model": model,
-        "trainer": {"epochs": epochs, "seed": metrics.get("seed", 0)},
-        "budget": {"max_params": max_params, "max_epochs": 20},
-    }
-    (hydra / "config.yaml").write_text(yaml.safe_dump(config))
-    (hydra / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-    record = {
-        "status": status,
-        "started_at": "2026-01-02T03:04:05",
-        "overrides": overrides,
-        "job_num": None,
-        "params": models.count_params(model),
-        "epochs": epochs,
-        "seed": 0,
-        **metrics,
-    }
-    if status == "completed":
-        record = {
-            "test_acc": test_acc,
-            "test_loss": 0.03,
-            "best_test_acc": test_acc + 0.0005,
-            "best_epoch": max(1, epochs - 1),
-            "val_acc": None,
-            "train_seconds": 2.0 * epochs,
-            "images_per_sec": 30_000.0,
-            "wall_seconds": 2.5 * epochs,
-        } | record
-        if history:
-            rows = [
-                {
-                    "epoch": e,
-                    "train_loss": 1 / (e + 1),
-                    "train_acc": 0.99 - 0.05 / e,
-                    "lr": 0.05 / e,
-                    "seconds": 2.0,
-                    "test_loss": 1 / (e + 2),
-                    "test_acc": test_acc - (epochs - e) / 1000,
-                }
-                for e in range(1, epochs + 1)
-            ]
-            artifacts.write_history(run_dir / artifacts.HISTORY, rows)
-        if predictions:
-            target = (torch.arange(10_000) % 10).to(torch.uint8)
-            pred = target.clone()
-            zeros = torch.arange(0, 10_000, 10)[: round((1 - test_acc) * 10_000)]
-            pred[zeros] = 1  # every error: a zero taken for a one
-            images = torch.randint(0, 256, (10_000, 28, 28), dtype=torch.uint8)
-            artifacts.save_predictions(run_dir / artifacts.PREDICTIONS, pred, target, images)
-    artifacts.write_json(run_dir / artifacts.METRICS, record)
-    return run_dir
-
-
-class _Tables(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: dict[str, list[list[str]]] = {}
-        self._table: list[list[str]] | None = None
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "table":
-            self._table = self.tables.setdefault(dict(attrs).get("id") or "", [])
-        elif tag == "tr" and self._table is not None:
-            self._table.append([])
-        elif tag in ("td", "th") and self._table is not None:
-            self._cell = []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None and self._table:
-            self._table[-1].append(" ".join("".join(self._cell).split()))
-            self._cell = None
-        elif tag == "table":
-            self._table = None
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
-
-
-def tables(html: str) -> dict[str, list[list[str]]]:
-    """Every table of a page by id: rows of cell texts, the header row first."""
-    parser = _Tables()
-    parser.feed(html)
-    return parser.tables
-
-
-def external_references(html: str) -> list[str]:
-    """src/href values that would need a network: anything but data:, #anchors and relative."""
-    refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", html)
-    return [
-        r for r in refs if re.match(r"[a-z][a-z0-9+.-]*:", r, re.I) and not r.startswith("data:")
-    ]
+from tests.helpers.pages import external_references, tables
+from tests.helpers.runs import SEED_NET, SEED_NET_PARAMS, fake_run
 
 
 def test_report_shows_curves_stats_architecture_confusion_digits_and_config(tmp_path):

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from mnist_sweep import storage
 from mnist_sweep.errors import ConfigError
 from tests.conftest import QUICK, kill_while_training, run_module, run_together
-from tests.servers import PG_PASSWORD, free_port, postgres, postgres_bin
+from tests.helpers.servers import PG_PASSWORD, free_port, postgres, postgres_bin
 
 SEARCH = ["-m", "hparams_search=widths", *QUICK, "data.val_size=1000"]
 

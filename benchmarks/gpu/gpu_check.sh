@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# GPU check + screening sweep for mnist_sweep. Run from anywhere: it cds into .gpu/code itself.
-#   device:  cd .gpu/code && bash ../gpu_check.sh            (OUT set by the run tool)
-#   local:   SMALL=1 PY=/work/main/.venv/bin/python OUT=/tmp/out_local bash .gpu/gpu_check.sh
+# The CUDA check of the default and best recipes, then the first screening sweep (validation
+# accuracy only), in the folder benchmarks/gpu/prepare.sh lays out. It cds into .gpu/code itself:
+#   on the GPU machine:  cd .gpu/code && bash ../gpu_check.sh      # OUT: where results go
+#   a CPU dry run:       SMALL=1 PY="$PWD/.venv/bin/python" OUT=/tmp/out_local bash .gpu/gpu_check.sh
 # SMALL=1: CPU, 2048 train / 1024 val images, 1 epoch, 2 seeds, 2 joblib workers.
 # TLIMIT: seconds from start after which no further sweep starts and a running one is stopped.
 set -x

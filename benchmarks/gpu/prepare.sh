@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Lay out .gpu/ (ignored by git) for a run on a lent GPU machine that has torch but no Hydra and
-# no network: a snapshot of HEAD, the screening-only model/aug options, Hydra's wheels, gzipped
+# Lay out .gpu/ (ignored by git) for a run on a GPU machine that has torch but no Hydra and no
+# network: a snapshot of HEAD, the screening-only model/aug options, Hydra's wheels, gzipped
 # MNIST. Then, on that machine, from the repo root:
 #   cd .gpu/code && bash ../gpu_check.sh    # CUDA check of default and best + first screen
 #   cd .gpu/code && bash ../screen2.sh      # second screen
@@ -13,7 +13,7 @@ git archive HEAD | tar -x -C .gpu/code
 cp benchmarks/gpu/conf/mild.yaml .gpu/code/conf/aug/
 cp benchmarks/gpu/conf/seed_pooled*.yaml .gpu/code/conf/model/
 cp benchmarks/gpu/{gpu_check.sh,screen2.sh,summarise.py} .gpu/
-.venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+"${PY:-.venv/bin/python}" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
     --implementation cp --platform manylinux2014_x86_64 -d .gpu/whl \
     hydra-core==1.4.0rc3 omegaconf==2.4.1rc1 hydra-joblib-launcher==1.4.0rc3 joblib==1.6.0
 for f in data/MNIST/raw/*-ubyte; do gzip -c "$f" > ".gpu/data/$(basename "$f").gz"; done

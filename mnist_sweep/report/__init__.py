@@ -1,21 +1,17 @@
 """Reports built only from the files runs leave on disk, never from the training code.
 
-``collect`` finds and reads runs into a pandas table, ``charts`` draws them with matplotlib and
-``render`` fills the Jinja2 templates: ``report.html`` per run, ``leaderboard.html`` and
-``leaderboard.csv`` per sweep (or any folder of runs), with the study view of an Optuna sweep
-(``study``); ``live`` keeps a running sweep's page current. ``python -m mnist_sweep.report PATH``
-rebuilds them at any time, ``python -m mnist_sweep.report URL`` shows an Optuna storage's study.
+``collect`` finds and reads runs into a pandas table and ``table`` shapes it for the leaderboard;
+``charts`` draws with matplotlib and ``pages`` fills the Jinja2 templates: ``run_page`` writes
+``report.html`` per run, ``leaderboard`` writes ``leaderboard.html`` and ``leaderboard.csv`` per
+sweep (or any folder of runs), with the study view of an Optuna sweep (``study``); ``live`` keeps
+a running sweep's page current. ``python -m mnist_sweep.report PATH`` rebuilds them at any time,
+``python -m mnist_sweep.report URL`` shows an Optuna storage's study.
 """
 
 from mnist_sweep.report.collect import NoRunsError
-from mnist_sweep.report.render import (
-    LEADERBOARD,
-    LEADERBOARD_CSV,
-    RUN_REPORT,
-    write_leaderboard,
-    write_run_report,
-    write_study_page,
-)
+from mnist_sweep.report.leaderboard import write_leaderboard, write_study_page
+from mnist_sweep.report.pages import LEADERBOARD, LEADERBOARD_CSV, RUN_REPORT
+from mnist_sweep.report.run_page import write_run_report
 from mnist_sweep.report.study import StudyError
 
 __all__ = [

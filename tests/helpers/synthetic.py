@@ -1,7 +1,7 @@
 """A synthetic sweep for the report's scale tests and measurements: N job folders laid out as a
 Hydra multirun of an Optuna width search leaves them, written directly (no training, no torch).
 
-    python scripts/synthetic_runs.py multirun-synthetic 10000
+    python -m tests.helpers.synthetic multirun-synthetic 10000
 """
 
 from __future__ import annotations

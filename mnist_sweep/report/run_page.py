@@ -1,0 +1,173 @@
+"""One run's ``report.html``: curves, performance, architecture, confusion matrix, misclassified
+digits and config, read from the files in its folder; and rebuilding the reports of many runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from mnist_sweep import artifacts, models
+from mnist_sweep.record import FINISHED
+from mnist_sweep.report import charts
+from mnist_sweep.report.collect import read_history, read_run
+from mnist_sweep.report.pages import RUN_REPORT, render
+
+# Stale run reports per worker below which one process is quicker than starting workers.
+PARALLEL_REPORTS_FROM = 4
+log = logging.getLogger(__name__)
+
+
+def _short(run_dir: Path) -> str:
+    """A run's name for people: the last three parts of its path (date/time/job)."""
+    return "/".join(run_dir.resolve().parts[-3:])
+
+
+def _architecture(config: dict[str, Any] | None) -> tuple[list[models.Layer], str]:
+    if not config or not isinstance(config.get("model"), dict):
+        return [], "no model config (.hydra/config.yaml is missing or unreadable)"
+    try:
+        return models.describe(config["model"], config.get("allowed_targets") or []), ""
+    except Exception as exc:  # a config this version cannot build: say why, keep the page
+        return [], f"the model config does not describe a network: {exc}"
+
+
+def _predictions(run_dir: Path) -> dict[str, Any] | None:
+    """Confusion matrix, per-class accuracy and the misclassified digits; None without them."""
+    try:
+        with np.load(run_dir / artifacts.PREDICTIONS, allow_pickle=False) as npz:
+            pred, target = npz["pred"].astype(int), npz["target"].astype(int)
+            wrong_index, wrong_images = npz["wrong_index"], npz["wrong_images"]
+    except Exception:  # missing or truncated: the page says so
+        return None
+    if pred.shape != target.shape or not len(target):
+        return None
+    classes = max(10, int(max(pred.max(), target.max())) + 1)
+    confusion = np.bincount(target * classes + pred, minlength=classes**2).reshape(classes, -1)
+    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
+    off = confusion * (1 - np.eye(classes, dtype=int))
+    return {
+        "confusion": confusion.tolist(),
+        "per_class": per_class.tolist(),
+        "support": confusion.sum(axis=1).tolist(),
+        "max_diag": max(int(confusion.diagonal().max()), 1),
+        "max_off": max(int(off.max()), 1),
+        "errors": int(off.sum()),
+        "total": len(target),
+        "wrong": [
+            {
+                "src": charts.digit(img),
+                "index": int(i),
+                "true": int(target[i]),
+                "pred": int(pred[i]),
+            }
+            for i, img in zip(wrong_index, wrong_images, strict=False)
+        ],
+    }
+
+
+class _ConfigDumper(yaml.SafeDumper):
+    """YAML with each list of plain values on one line (``widths: [8, 16, 16]``)."""
+
+    def represent_list(self, data: list) -> yaml.Node:
+        flat = not any(isinstance(v, list | dict) for v in data)
+        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
+
+
+_ConfigDumper.add_representer(list, _ConfigDumper.represent_list)
+
+
+def _config_text(run_dir: Path, config: dict[str, Any] | None) -> str:
+    if config is not None:
+        return yaml.dump(config, Dumper=_ConfigDumper, sort_keys=False, allow_unicode=True)
+    try:
+        return (run_dir / ".hydra" / "config.yaml").read_text()
+    except (OSError, ValueError):
+        return ""
+
+
+def _run_context(run_dir: Path) -> dict[str, Any]:
+    """Everything ``run.html.j2`` shows, read from ``run_dir``; missing parts become notes."""
+    run = read_run(run_dir)
+    history = read_history(run_dir)
+    layers, arch_note = _architecture(run["config"])
+    params_total = sum(layer.params for layer in layers)
+    macs_total = sum(layer.macs for layer in layers)
+    if layers:  # a run that failed early may not have recorded them
+        run.setdefault("params", params_total)
+        run.setdefault("macs", macs_total)
+    notes = []
+    if history is None and run["level"] in FINISHED:
+        notes.append(f"{artifacts.HISTORY} is missing or unreadable: no training curves.")
+    predictions = _predictions(run_dir)
+    if predictions is None and run["level"] in FINISHED:
+        notes.append(f"{artifacts.PREDICTIONS} is missing or unreadable: no confusion matrix.")
+    epoch_seconds = (
+        history["seconds"].mean() if history is not None and "seconds" in history else None
+    )
+    return {
+        "title": _short(run_dir),
+        "run": run,
+        "target_acc": run["target_acc"],
+        "max_epochs": run["max_epochs"],
+        "notes": notes,
+        "history": history.to_dict("records") if history is not None else [],
+        "history_columns": list(history.columns) if history is not None else [],
+        "curves": charts.curves(history, run["target_acc"]) if history is not None else "",
+        "epoch_seconds": epoch_seconds,
+        "layers": layers,
+        "arch_note": arch_note,
+        "params_total": params_total,
+        "macs_total": macs_total,
+        "predictions": predictions,
+        "config_text": _config_text(run_dir, run["config"]),
+        "generated": datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def write_run_report(run_dir: Path) -> Path:
+    """Write ``report.html`` into ``run_dir`` from the files there; returns its path."""
+    page = render("run.html.j2", _run_context(run_dir))
+    path = run_dir / RUN_REPORT
+    artifacts.write_atomic(path, page)
+    return path
+
+
+def _stale(run_dir: Path) -> bool:
+    report, metrics = run_dir / RUN_REPORT, run_dir / artifacts.METRICS
+    if not report.exists():
+        return True
+    return metrics.exists() and metrics.stat().st_mtime > report.stat().st_mtime
+
+
+def _try_run_report(run_dir: Path) -> str | None:
+    """Write one run's report; why it failed, or None."""
+    try:
+        write_run_report(run_dir)
+    except Exception as exc:  # one broken run must not stop the leaderboard
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def write_run_reports(run_dirs: list[Path], workers: int | None = None) -> int:
+    """Write ``report.html`` into every run lacking a current one, with up to ``workers``
+    processes (default: one per core); returns how many were written."""
+    stale = [d for d in run_dirs if _stale(d)]
+    workers = min(workers or os.cpu_count() or 1, len(stale) // PARALLEL_REPORTS_FROM)
+    if workers < 2:
+        problems = [_try_run_report(d) for d in stale]
+    else:
+        # forked workers: a report draws with numpy and matplotlib, never with torch (whose
+        # threads a sweep's own process has started, and which do not survive a fork)
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            problems = list(pool.map(_try_run_report, stale))
+    for run_dir, problem in zip(stale, problems, strict=True):
+        if problem:
+            log.warning("%s not written for %s: %s", RUN_REPORT, run_dir, problem)
+    return len(stale)

@@ -1,0 +1,183 @@
+"""The leaderboard's table model: one row per run with its name and link, the summary above the
+table, the config values that differ between runs, the CSV, and the JSON the page's script draws."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mnist_sweep.formats import missing
+from mnist_sweep.record import FINISHED, LEVELS, RUNNING
+from mnist_sweep.report import charts, live
+from mnist_sweep.report.collect import SEED_OVERRIDE
+from mnist_sweep.report.pages import RUN_REPORT
+
+CSV_COLUMNS = {
+    "run": "run",
+    "name": "name",
+    "path": "path",
+    "report": "report",
+    "label": "status",
+    "detail": "detail",
+    "params": "params",
+    "test_acc": "test_acc",
+    "best_test_acc": "best_test_acc",
+    "best_epoch": "best_epoch",
+    "val_acc": "val_acc",
+    "epochs": "epochs",
+    "wall_seconds": "wall_seconds",
+    "machine": "machine",
+    "changes": "key_changes",
+    "seed": "seed",
+    "job_num": "job_num",
+    "trial": "trial",
+    "started_at": "started_at",
+    "pareto": "pareto_front",
+}
+BOOKKEEPING_KEYS = ("search.study", "search.trial")  # differ in every trial: not a difference
+CSV_INTEGERS = ("params", "best_epoch", "epochs", "seed", "job_num", "trial")
+
+
+def csv_text(table: pd.DataFrame) -> str:
+    """The table as ``leaderboard.csv``: the CSV columns, counts as whole numbers."""
+    csv = table[list(CSV_COLUMNS)].copy()
+    csv[list(CSV_INTEGERS)] = csv[list(CSV_INTEGERS)].round().astype("Int64")
+    return csv.rename(columns=CSV_COLUMNS).to_csv(index=False)
+
+
+def _name(row: dict[str, Any]) -> str:
+    """What the report column calls a run: its trial (and seed, for a trial's seed repeats),
+    else its key changes, else its folder."""
+    if not missing(row["trial"]):
+        overrides = row["overrides"] if isinstance(row["overrides"], list) else []
+        seeded = any(map(SEED_OVERRIDE.match, overrides))
+        seed = f" seed {round(row['seed'])}" if seeded and not missing(row["seed"]) else ""
+        return f"trial {round(row['trial'])}{seed}"
+    changes = row["key_changes"]
+    if changes is None:
+        return row["path"]
+    return " ".join(changes) if changes else "base config"
+
+
+def build(df: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard's rows with the link, the run's name and the key changes in words."""
+    table = df.copy()
+    if "trial" not in table:
+        table["trial"] = np.nan
+    table["report"] = table["path"].map(lambda p: f"{p}/{RUN_REPORT}")
+    table["changes"] = table["key_changes"].map(lambda c: "; ".join(c) if c is not None else "")
+    columns = ["trial", "key_changes", "path", "overrides", "seed"]
+    table["name"] = [_name(r) for r in table[columns].to_dict("records")]
+    return table
+
+
+def summary(table: pd.DataFrame) -> dict[str, Any]:
+    """Above the table: how many runs, by status, the best run and the smallest on target."""
+    done = table[table["level"].isin(FINISHED)].dropna(subset=["test_acc"])
+    reached = table[table["level"] == "target"]
+    best = done.sort_values(["test_acc", "params"], ascending=[False, True]).head(1)
+    smallest = reached.sort_values(["params", "test_acc"], ascending=[True, False]).head(1)
+    counts = Counter(table["level"])
+    return {
+        "n": len(table),
+        "counts": [(level, counts[level]) for level in LEVELS if counts[level]],
+        "best": best.to_dict("records")[0] if len(best) else None,
+        "smallest": smallest.to_dict("records")[0] if len(smallest) else None,
+    }
+
+
+def _flat(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A config as ``{"a.b": value}``; lists stay whole values."""
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _config_differences(configs: pd.Series) -> tuple[list[str], list[list[Any]]]:
+    """The config keys whose values differ between runs, and each run's values of them (the
+    comparison shows these; a run without a config has none)."""
+    flat = [_flat(c) if isinstance(c, dict) else None for c in configs]
+    seen: dict[str, set[str]] = {}
+    for f in flat:
+        for key, value in (f or {}).items():
+            plain = isinstance(value, str | int | float | bool) or value is None
+            seen.setdefault(key, set()).add(value if plain else json.dumps(value, default=str))
+    known = [f for f in flat if f is not None]
+    keys = [
+        k
+        for k, v in seen.items()
+        if k not in BOOKKEEPING_KEYS and (len(v) > 1 or any(k not in f for f in known))
+    ]
+    return keys, [[f.get(k) for k in keys] if f is not None else None for f in flat]
+
+
+def _column(series: pd.Series, digits: int = 0) -> list[Any]:
+    """A numeric column as JSON values: NaN becomes null, numbers are rounded to ``digits``
+    (whole numbers without a decimal point)."""
+    if digits == 0:
+        return [None if missing(v) else round(v) for v in series.tolist()]
+    return [None if missing(v) else round(float(v), digits) for v in series.tolist()]
+
+
+def _curve(curve: Any) -> list[float | None] | None:
+    if not isinstance(curve, list):
+        return None
+    return [None if v is None else round(v, 5) for v in curve]
+
+
+def page_data(
+    table: pd.DataFrame, state: dict[str, Any] | None, study: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Everything the page's script draws, as JSON: the runs by column, their curves, the
+    config keys that differ between them, the sweep's live state and the study."""
+    keys, values = _config_differences(table["config"])
+    longest = table["wall_seconds"].max()
+    live_state = None
+    if state is not None:
+        live_state = {
+            "state": state["state"],
+            "done": int((table["level"] != RUNNING).sum()),
+            "expected": state.get("expected"),
+            "reload_seconds": state.get("reload_seconds"),
+            "generated": datetime.now().isoformat(timespec="seconds"),
+            "quiet_after": live.quiet_after(None if np.isnan(longest) else float(longest)),
+        }
+    return {
+        "rows": {
+            "run": table["run"].tolist(),
+            "trial": _column(table["trial"]),
+            "name": table["name"].tolist(),
+            "path": table["path"].tolist(),
+            "report": table["report"].tolist(),
+            "params": _column(table["params"]),
+            "test_acc": _column(table["test_acc"], 6),
+            "best_test_acc": _column(table["best_test_acc"], 6),
+            "best_epoch": _column(table["best_epoch"]),
+            "val_acc": _column(table["val_acc"], 6),
+            "epochs": _column(table["epochs"]),
+            "epochs_run": _column(table["epochs_run"]),
+            "wall_seconds": _column(table["wall_seconds"], 1),
+            "machine": table["machine"].tolist(),
+            "level": table["level"].tolist(),
+            "detail": table["detail"].tolist(),
+            "changes": [c if isinstance(c, list) else None for c in table["key_changes"]],
+            "pareto": table["pareto"].astype(bool).tolist(),
+        },
+        "curves": [_curve(c) for c in table["curve"]],
+        "config_keys": keys,
+        "config": values,
+        "live": live_state,
+        "study": study,
+        "levels": LEVELS,
+        "colors": charts.COLORS,
+        "target_acc": float(table["target_acc"].mode().iloc[0]),
+    }
