@@ -19,14 +19,9 @@ from omegaconf import DictConfig
 from mnist_sweep.engine import TARGETS
 from mnist_sweep.errors import UserError
 from mnist_sweep.run import execute, group_choices
-from mnist_sweep.search import epoch_monitor, unknown_pruner
+from mnist_sweep.search import epoch_monitor, local_parallel, unknown_pruner
 
 log = logging.getLogger("mnist_sweep")
-# launchers that run a batch of jobs at once on this machine, by their config's _target_
-LOCAL_PARALLEL = {
-    "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
-    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
-}
 
 
 def job_threads(hc: DictConfig) -> int | None:
@@ -40,7 +35,7 @@ def job_threads(hc: DictConfig) -> int | None:
     batch = hc.sweeper.get("n_jobs") or hc.sweeper.get("max_batch_size") or cpus  # optuna, basic
     batch *= len(hc.sweeper.get("seeds") or [0])  # the budget sweeper: a job per seed
     at_once = 1
-    if hc.launcher._target_ in LOCAL_PARALLEL:
+    if local_parallel(hc.launcher._target_):
         workers = hc.launcher.get("n_jobs") or batch  # joblib's n_jobs; submitit runs the batch
         at_once = min(batch, workers if workers > 0 else max(1, cpus + 1 + workers))  # -1: all
     return max(1, cpus // at_once)

@@ -23,14 +23,13 @@ import optuna
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy.engine import make_url
 
 from mnist_sweep import report
 from mnist_sweep.errors import UserError
 from mnist_sweep.formats import pct
 from mnist_sweep.record import RunRecord
 from mnist_sweep.run import execute, group_choices
-from mnist_sweep.storage import JOURNAL, hide_password, open_storage
+from mnist_sweep.storage import open_study
 
 log = logging.getLogger("mnist_sweep.confirm")
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -48,28 +47,6 @@ FULL_DATA = ["data.val_size=0", "data.train_subset=null"]
 
 class ConfirmError(UserError):
     """A storage, study or seed list that cannot be confirmed; the message says why."""
-
-
-def open_study(url: str, name: str | None) -> optuna.Study:
-    shown = hide_password(url)
-    if not url.startswith(JOURNAL):
-        parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
-            raise ConfirmError(f"no study storage at {shown}: {parsed.database} does not exist.")
-    elif not Path(url[len(JOURNAL) :]).is_file():
-        raise ConfirmError(f"no study storage at {shown}: the journal file does not exist.")
-    storage = open_storage(url)
-    names = optuna.get_all_study_names(storage)
-    if name is None:
-        if len(names) != 1:
-            raise ConfirmError(
-                f"{shown} holds {len(names)} studies ({', '.join(names) or 'none'}); name one "
-                "with --study NAME."
-            )
-        name = names[0]
-    if name not in names:
-        raise ConfirmError(f"{shown} has no study {name!r}; it has: {', '.join(names) or 'none'}.")
-    return optuna.load_study(study_name=name, storage=storage)
 
 
 def best_trials(study: optuna.Study, top: int) -> list[FrozenTrial]:

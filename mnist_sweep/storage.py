@@ -10,15 +10,19 @@ clear line when it cannot be opened.
   (psycopg 3): ``pip install -e '.[postgres]'``.
 
 RDB storages get Optuna's heartbeat: a trial whose process stopped beating for two intervals is
-failed by the next process that opens the study, and re-tried once.
+failed by the next process that opens the study, and re-tried once. ``open_study`` opens a
+finished or running study for reading (the report, the confirmation), refusing a storage that does
+not exist rather than creating one.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import sqlite3
 import time
 from pathlib import Path
 
+import optuna
 from optuna.storages import (
     BaseStorage,
     JournalStorage,
@@ -29,7 +33,7 @@ from optuna.storages.journal import JournalFileBackend
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from mnist_sweep.errors import ConfigError
+from mnist_sweep.errors import ConfigError, UserError
 
 JOURNAL = "journal://"
 ATTEMPTS = 3  # processes that create a new RDB storage at once race; the losers try again
@@ -105,3 +109,67 @@ def open_storage(url: str, heartbeat_interval: int | None = None) -> BaseStorage
             "journal:///shared/path/study.log (a shared filesystem, no server) or an RDB URL such "
             f"as postgresql://user:password@host/db (its driver installed: {POSTGRES_EXTRA})."
         ) from exc
+
+
+class StudyError(UserError):
+    """A storage URL that cannot be opened, or a study it does not hold."""
+
+
+def _check_exists(url: str) -> None:
+    """Refuse a SQLite or journal file that does not exist, or a SQLite file without Optuna's
+    tables: opening it through Optuna would create one, or add its tables to another database."""
+    if url.startswith(JOURNAL):
+        path = Path(url[len(JOURNAL) :])
+        if not path.is_file():
+            raise StudyError(f"{url!r}: {path} does not exist; give the journal a sweep wrote.")
+        return
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # not a URL at all
+        raise StudyError(
+            f"{url!r} is not a storage URL ({exc}); give an Optuna storage URL such as "
+            "sqlite:///studies/widths.db, or a run or sweep folder."
+        ) from exc
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    shown = hide_password(url)
+    path = Path(parsed.database)
+    if not path.is_file():
+        raise StudyError(f"{shown!r}: {path} does not exist; give the .db a sweep wrote.")
+    try:
+        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.Error as exc:
+        raise StudyError(f"{shown!r}: {path} is not a SQLite database ({exc}).") from exc
+    if "studies" not in tables:
+        raise StudyError(f"{shown!r}: {path} holds no Optuna study (no 'studies' table).")
+
+
+def open_study(url: str, name: str | None = None) -> optuna.Study:
+    """Load study ``name`` from the storage at ``url`` (the only one there when None): SQLite,
+    a journal file or any RDB URL, as ``hydra.sweeper.storage`` takes them."""
+    _check_exists(url)
+    shown = hide_password(url)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "Using an existing study" lines
+    try:
+        opened = open_storage(url)
+        names = optuna.get_all_study_names(storage=opened)
+        if name is None and len(names) == 1:
+            name = names[0]
+        if name in names:
+            return optuna.load_study(study_name=name, storage=opened)
+    except ConfigError as exc:  # open_storage's one line: which URL, why, what works
+        raise StudyError(str(exc).replace("hydra.sweeper.storage=", "", 1)) from exc
+    except Exception as exc:  # any way a storage can fail: syntax, driver, network, schema
+        raise StudyError(
+            f"{shown!r} could not be opened as an Optuna storage: {type(exc).__name__}: {exc}"
+        ) from exc
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    if not names:
+        raise StudyError(f"{shown} holds no study yet; run a search that stores it there.")
+    held = ", ".join(sorted(names))
+    if name is None:
+        raise StudyError(f"{shown} holds {held}; choose one with --study NAME.")
+    raise StudyError(f"{shown} holds no study {name!r} (it holds {held}); fix --study.")

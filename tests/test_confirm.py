@@ -75,7 +75,7 @@ def test_trials_names_which_trials_are_confirmed_and_records_the_overrides(study
     [
         (["sqlite:///nowhere/none.db"], "does not exist"),
         (["STUDY", "--trials", "99"], "--trials 99: no such completed trial"),
-        (["STUDY", "--study", "nope"], "has no study 'nope'"),
+        (["STUDY", "--study", "nope"], "holds no study 'nope'"),
         (["STUDY", "--seeds", "0", "9"], "overlap the seeds the search trained with ([0])"),
         (["STUDY", "--seeds", "5", "5"], "each once"),
     ],

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 import statistics
 import warnings
 from pathlib import Path
@@ -26,8 +25,8 @@ from sqlalchemy.engine import make_url
 
 from mnist_sweep import storage
 from mnist_sweep.checks import is_number
-from mnist_sweep.errors import ConfigError, UserError
 from mnist_sweep.report import charts
+from mnist_sweep.storage import StudyError, open_study
 
 # Optuna's PED-ANOVA needs only numpy (fANOVA and mean decrease impurity need scikit-learn): how
 # much each parameter matters for a trial to land in the best 10 % (the evaluator's default).
@@ -38,76 +37,12 @@ EVALUATOR = (
 log = logging.getLogger(__name__)
 
 
-class StudyError(UserError):
-    """A storage URL that cannot be opened, or a study it does not hold."""
-
-
 def trial_run_dirs(trial: FrozenTrial) -> list[Path]:
     """The run folders a trial points to: one per seed repeat, else its one run."""
     dirs = trial.user_attrs.get("run_dirs")
     if not isinstance(dirs, list):
         dirs = [trial.user_attrs.get("run_dir")]
     return [Path(d) for d in dirs if isinstance(d, str)]
-
-
-def _check_exists(url: str) -> None:
-    """Refuse a SQLite or journal file that does not exist, or a SQLite file without Optuna's
-    tables: opening it through Optuna would create one, or add its tables to another database."""
-    if url.startswith(storage.JOURNAL):
-        path = Path(url[len(storage.JOURNAL) :])
-        if not path.is_file():
-            raise StudyError(f"{url!r}: {path} does not exist; give the journal a sweep wrote.")
-        return
-    try:
-        parsed = make_url(url)
-    except Exception as exc:  # not a URL at all
-        raise StudyError(
-            f"{url!r} is not a storage URL ({exc}); give an Optuna storage URL such as "
-            "sqlite:///studies/widths.db, or a run or sweep folder."
-        ) from exc
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return
-    shown = storage.hide_password(url)
-    path = Path(parsed.database)
-    if not path.is_file():
-        raise StudyError(f"{shown!r}: {path} does not exist; give the .db a sweep wrote.")
-    try:
-        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as db:
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.Error as exc:
-        raise StudyError(f"{shown!r}: {path} is not a SQLite database ({exc}).") from exc
-    if "studies" not in tables:
-        raise StudyError(f"{shown!r}: {path} holds no Optuna study (no 'studies' table).")
-
-
-def open_study(url: str, name: str | None = None) -> optuna.Study:
-    """Load study ``name`` from the storage at ``url`` (the only one there when None): SQLite,
-    a journal file or any RDB URL, as ``hydra.sweeper.storage`` takes them."""
-    _check_exists(url)
-    shown = storage.hide_password(url)
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "Using an existing study" lines
-    try:
-        opened = storage.open_storage(url)
-        names = optuna.get_all_study_names(storage=opened)
-        if name is None and len(names) == 1:
-            name = names[0]
-        if name in names:
-            return optuna.load_study(study_name=name, storage=opened)
-    except ConfigError as exc:  # the storage module's one line: which URL, why, what works
-        raise StudyError(str(exc).replace("hydra.sweeper.storage=", "", 1)) from exc
-    except Exception as exc:  # any way a storage can fail: syntax, driver, network, schema
-        raise StudyError(
-            f"{shown!r} could not be opened as an Optuna storage: {type(exc).__name__}: {exc}"
-        ) from exc
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    if not names:
-        raise StudyError(f"{shown} holds no study yet; run a search that stores it there.")
-    held = ", ".join(sorted(names))
-    if name is None:
-        raise StudyError(f"{shown} holds {held}; choose one with --study NAME.")
-    raise StudyError(f"{shown} holds no study {name!r} (it holds {held}); fix --study.")
 
 
 def _from(url: str, cwd: str | None) -> str:

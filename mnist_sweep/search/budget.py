@@ -1,0 +1,116 @@
+"""Budget-aware proposals: every trial the sampler proposes is composed into its job config and
+checked against ``budget.max_params`` and ``budget.max_epochs`` before it may train.
+
+One over budget never trains: it is told to the study as PRUNED, with its parameter count as the
+``params`` user attribute and an Optuna constraint, so the sampler learns to avoid that region,
+and a new proposal takes its place. An invalid one is told as FAILED.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.trial import Trial, TrialState
+
+from mnist_sweep import models
+from mnist_sweep.errors import BudgetError, ConfigError
+from mnist_sweep.record import Budget
+from mnist_sweep.search.monitor import Heartbeat
+from mnist_sweep.search.space import Space, lowest
+
+log = logging.getLogger(__name__)
+
+BUDGET_CONSTRAINT = "params_over_budget"
+Compose = Callable[[list[str]], dict[str, Any]]  # job overrides → validated plain job config
+Proposal = tuple[Trial, list[str]]  # a trial and its job's overrides
+
+
+def check_space(space: Space, compose: Compose) -> int | None:
+    """Refuse a search in which no trial could train: scored on no validation split, or whose
+    smallest model is over the budget; before anything trains. Returns ``budget.max_params``."""
+    corner = lowest(space.dists)
+    smallest = compose(space.overrides(corner))
+    if not smallest["data"]["val_size"]:
+        raise ConfigError(
+            "data.val_size=0: a search is scored on a validation split held out of the "
+            "training images, never on the test set; set data.val_size > 0 (e.g. 10000)."
+        )
+    params = models.count_params(smallest["model"], smallest["allowed_targets"])
+    max_params = smallest["budget"]["max_params"]
+    if max_params is not None and params > max_params:
+        shown = " ".join(f"{k}={v}" for k, v in corner.items())
+        raise ConfigError(
+            f"no model in this search space fits budget.max_params={max_params:,}: "
+            f"even the smallest, at the low end of every range ({shown}), has {params:,} "
+            "trainable parameters. Lower the ranges in hydra.sweeper.params or raise the "
+            "budget."
+        )
+    try:
+        Budget.of(smallest["budget"]).check(params, smallest["trainer"]["epochs"])
+    except BudgetError as exc:  # the epoch limit
+        raise ConfigError(f"every trial of this search would be {exc}") from exc
+    return max_params
+
+
+class Proposer:
+    """Asks the study for trials until one fits the budget; counts the refused ones."""
+
+    def __init__(
+        self,
+        space: Space,
+        compose: Compose,
+        heartbeat: Heartbeat,
+        max_params: int | None,
+        max_refused: int | None,
+    ) -> None:
+        self.space, self.compose, self.heartbeat = space, compose, heartbeat
+        self.max_params, self.max_refused = max_params, max_refused
+        self.refused = 0
+
+    def next(self, study: optuna.Study, trained: int) -> Proposal:
+        """The next proposal that fits the budget; ConfigError after too many refusals
+        (``hydra.sweeper.max_refused``)."""
+        while True:
+            proposal = self.propose(study)
+            if proposal:
+                return proposal
+            self.refused += 1
+            if self.max_refused is not None and self.refused > self.max_refused:
+                raise ConfigError(
+                    f"{self.refused} proposals were refused before training, more than "
+                    f"hydra.sweeper.max_refused={self.max_refused}, after {trained} "
+                    "trials trained: the sampler keeps proposing models over "
+                    f"budget.max_params={self.max_params} (or invalid ones, see the log). "
+                    "Narrow the ranges in hydra.sweeper.params or raise the budget."
+                )
+
+    def propose(self, study: optuna.Study) -> Proposal | None:
+        """Ask for one trial; None if it was refused before training (and told to the study)."""
+        trial = self.heartbeat.ask(study, self.space.dists)
+        overrides = [
+            *self.space.overrides(trial.params),
+            f"++search.study={study.study_name}",
+            f"++search.trial={trial.number}",
+        ]
+        try:
+            plain = self.compose(overrides)
+            params = models.count_params(plain["model"], plain["allowed_targets"])
+        except ConfigError as exc:
+            trial.set_user_attr("refused", str(exc))
+            self.heartbeat.tell(study, trial, state=TrialState.FAIL)
+            log.warning("Trial %d refused, invalid config: %s", trial.number, exc)
+            return None
+        trial.set_user_attr("params", params)
+        if self.max_params is not None:
+            trial.set_constraint(BUDGET_CONSTRAINT, params - self.max_params)
+        try:
+            Budget.of(plain["budget"]).check(params, plain["trainer"]["epochs"])
+        except BudgetError as exc:
+            trial.set_user_attr("refused", str(exc))
+            self.heartbeat.tell(study, trial, state=TrialState.PRUNED)
+            log.info("Trial %d %s", trial.number, exc)
+            return None
+        return trial, overrides

@@ -1,0 +1,145 @@
+"""How trials end: the jobs' returns and records told to the study, and at the end of a search
+``optimization_results.yaml`` with the best trial (or the Pareto front) and a command that re-runs
+it as a plain run on the full training set."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import statistics
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.types import HydraContext, RunMode
+from omegaconf import DictConfig, OmegaConf
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from mnist_sweep import artifacts
+from mnist_sweep.record import COMPLETED, PRUNED, RunRecord
+from mnist_sweep.search.monitor import PRUNED_AT, Heartbeat
+from mnist_sweep.search.space import Space, as_override
+
+log = logging.getLogger(__name__)
+RESULTS = "optimization_results.yaml"
+
+
+class Outcomes:
+    """Tells the study how each trial's jobs (one per seed) ended; adds up their wall time."""
+
+    def __init__(
+        self, heartbeat: Heartbeat, seeds: list[int] | None, objectives: list[str] | None
+    ) -> None:
+        self.heartbeat, self.seeds, self.objectives = heartbeat, seeds, objectives
+        self.busy_seconds = 0.0  # the jobs' wall time (the log's busy share of the slots)
+
+    def tell(self, study: optuna.Study, trial: Trial, rets: Sequence[JobReturn]) -> bool:
+        """Tell the study how a trial's jobs ended; False if a job raised (not a refused, failed
+        or pruned run, which returns None and says why in its metrics.json)."""
+        finish = self.heartbeat.tell
+        records: list[RunRecord | None] = []
+        dirs = []
+        for ret in rets:
+            record = None
+            if ret.hydra_cfg is not None:
+                run_dir = Path(ret.hydra_cfg.hydra.runtime.output_dir)
+                dirs.append(str(run_dir))
+                if (run_dir / artifacts.METRICS).exists():
+                    record = RunRecord.read(run_dir)
+            records.append(record)
+            self.busy_seconds += record.wall_seconds or 0.0 if record else 0.0
+        if dirs:
+            trial.set_user_attr("run_dir", dirs[0])
+        if self.seeds and dirs:
+            trial.set_user_attr("run_dirs", dirs)
+        test = [r.test_acc for r in records if r and r.test_acc is not None]
+        if test:
+            trial.set_user_attr("test_acc", statistics.fmean(test))
+        if any(ret.status != JobStatus.COMPLETED for ret in rets):
+            finish(study, trial, state=TrialState.FAIL)
+            return False
+        if any(r and r.status == PRUNED for r in records):
+            at = [r.epochs_run for r in records if r and r.status == PRUNED]
+            trial.set_user_attr(PRUNED_AT, min(at))
+            log.info("Trial %d pruned after epoch %d", trial.number, min(at))
+            finish(study, trial, state=TrialState.PRUNED)
+            return True
+        values = [ret.return_value for ret in rets]
+        if any(v is None for v in values):
+            bad = next((r for r in records if not r or r.status != COMPLETED), None)
+            reason = bad.error if bad and bad.error else "see its metrics.json"
+            trial.set_user_attr("failed", f"{bad.status if bad else 'failed'}: {reason}")
+            log.warning("Trial %d did not finish: %s", trial.number, reason)
+            finish(study, trial, state=TrialState.FAIL)
+            return True
+        per_seed = [[float(v) for v in (value if self.objectives else [value])] for value in values]
+        mean = [statistics.fmean(column) for column in zip(*per_seed, strict=True)]
+        if self.seeds:
+            std = [statistics.pstdev(column) for column in zip(*per_seed, strict=True)]
+            shown = per_seed if self.objectives else [v for (v,) in per_seed]
+            trial.set_user_attr("seed_values", dict(zip(map(str, self.seeds), shown, strict=True)))
+            trial.set_user_attr("seed_std", std if self.objectives else std[0])
+        finish(study, trial, values=mean)
+        return True
+
+
+def recipe_overrides(
+    context: HydraContext, config: DictConfig, space: Space, keys: Sequence[str]
+) -> list[str]:
+    """``key=value`` for each ``hydra.sweeper.rerun_from_recipe`` key, as the default recipe
+    has it: the config composed with the same group choices, minus the search preset and any
+    value overrides."""
+    choices = config.hydra.runtime.choices
+    parser = OverridesParser.create()
+    groups = [
+        o.input_line
+        for o in parser.parse_overrides([f"{k}={v}" for k, v in space.fixed.items()])
+        if o.key_or_group in choices and o.key_or_group != "hparams_search"
+    ]
+    recipe = context.config_loader.load_configuration(
+        config.hydra.job.config_name, groups, RunMode.RUN
+    )
+    return [f"{k}={as_override(OmegaConf.select(recipe, k))}" for k in keys]
+
+
+def rerun_command(trial: FrozenTrial, space: Space, recipe: list[str]) -> str:
+    """The plain run of a trial's model: its overrides, with the recipe's keys reset."""
+    reset = {o.split("=", 1)[0] for o in recipe}
+    kept = [o for o in space.overrides({}) if o.split("=", 1)[0].lstrip("+~") not in reset]
+    chosen = [f"{k}={v}" for k, v in trial.params.items()]
+    return shlex.join(["python", "-m", "mnist_sweep", *kept, *chosen, *recipe])
+
+
+def write_results(
+    study: optuna.Study, sweep_dir: Path, rerun: Callable[[FrozenTrial], str]
+) -> None:
+    """``optimization_results.yaml`` in ``sweep_dir``: the best trial, or the Pareto front."""
+    results: dict[str, Any] = {"name": "optuna", "study": study.study_name}
+    if len(study.directions) == 1:
+        try:
+            best = study.best_trial
+        except ValueError:
+            log.warning("No trial of study %r has completed; no best trial", study.study_name)
+            return
+        results |= {
+            "best_params": best.params,
+            "best_value": best.value,
+            "best_trial": best.number,
+            "rerun": rerun(best),
+        }
+        log.info("Best trial %d: value %s, params %s", best.number, best.value, best.params)
+        log.info("Re-run it on the full training set: %s", results["rerun"])
+    else:
+        results["solutions"] = [
+            {"params": t.params, "values": t.values, "trial": t.number, "rerun": rerun(t)}
+            for t in study.best_trials
+        ]
+        log.info("Pareto front: %d trials", len(results["solutions"]))
+        for s in results["solutions"]:
+            log.info("  values %s, params %s: %s", s["values"], s["params"], s["rerun"])
+    path = sweep_dir / RESULTS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(OmegaConf.create(results), path)

@@ -1,0 +1,157 @@
+"""The job slots: ``n_jobs`` trials at once, each launched as one job per seed.
+
+With a launcher that runs jobs outside this process and more trials than slots, ``n_jobs`` worker
+threads each ask, launch one trial and tell, so a slot is refilled as soon as its trial ends; the
+basic launcher runs jobs in this process and is not thread-safe: one worker launches batches of
+``n_jobs`` trials (all that remain, when they fit in the slots at once).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import optuna
+from hydra.core.utils import JobStatus
+from hydra.plugins.launcher import Launcher
+from optuna.trial import TrialState
+
+from mnist_sweep.search.budget import Proposal, Proposer
+from mnist_sweep.search.launchers import thread_safe
+from mnist_sweep.search.monitor import Heartbeat
+from mnist_sweep.search.outcome import Outcomes
+
+log = logging.getLogger(__name__)
+
+
+class Slots:
+    """Runs ``n_trials`` trials that train, ``n_jobs`` at a time, through ``launcher``."""
+
+    def __init__(
+        self,
+        launcher: Launcher,
+        launcher_target: str,
+        n_trials: int,
+        n_jobs: int,
+        seeds: list[int] | None,
+        max_failure_rate: float,
+        proposer: Proposer,
+        outcomes: Outcomes,
+        heartbeat: Heartbeat,
+    ) -> None:
+        self.launcher, self.target = launcher, launcher_target
+        self.n_trials, self.n_jobs, self.seeds = n_trials, n_jobs, seeds
+        self.max_failure_rate = max_failure_rate
+        self.proposer, self.outcomes, self.heartbeat = proposer, outcomes, heartbeat
+        self.lock = threading.Lock()  # the study's sampler, the counters, job numbers
+        self.stop = threading.Event()  # a worker failed: the others start nothing new
+        self.claimed = self.trained = self.job_idx = 0
+
+    def run(self, study: optuna.Study) -> None:
+        threaded = self.n_jobs > 1 and self.n_trials > self.n_jobs
+        if threaded and not thread_safe(self.target):
+            log.info(
+                "%s runs jobs in this process, one launch at a time: trials run in batches of "
+                "%d; hydra/launcher=joblib refills each slot as soon as its trial ends",
+                self.target.rsplit(".", 1)[-1],
+                self.n_jobs,
+            )
+            threaded = False
+        self.heartbeat.start()
+        start = time.perf_counter()
+        try:
+            if threaded:
+                self._threads(study)
+            else:
+                self._worker(study, self.n_jobs, None)
+        finally:
+            self.heartbeat.stop()
+        elapsed = time.perf_counter() - start
+        refused = self.proposer.refused
+        asked = self.trained + refused
+        log.info(
+            "%d trials trained, %d proposals refused before training (%.0f%% of %d asked); "
+            "job slots busy %.0f%% of %.1f s",
+            self.trained,
+            refused,
+            100 * refused / max(1, asked),
+            asked,
+            100 * self.outcomes.busy_seconds / (self.n_jobs * len(self.seeds or [0]) * elapsed),
+            elapsed,
+        )
+
+    def _threads(self, study: optuna.Study) -> None:
+        errors: list[BaseException] = []
+        workers = [
+            threading.Thread(target=self._worker, args=(study, 1, errors), daemon=True)
+            for _ in range(self.n_jobs)
+        ]
+        for w in workers:
+            w.start()
+        try:
+            for w in workers:
+                w.join()
+        except KeyboardInterrupt:  # the workers' trials in flight will never finish
+            self.stop.set()
+            for number in list(self.heartbeat.running):
+                study.tell(number, state=TrialState.FAIL)
+            raise
+        if errors:
+            raise errors[0]
+
+    def _worker(
+        self, study: optuna.Study, per_launch: int, errors: list[BaseException] | None
+    ) -> None:
+        """Ask, launch and tell until ``n_trials`` trials are claimed. In a thread (``errors``
+        given), an exception is kept for the main thread and stops the other workers."""
+        try:
+            while not self.stop.is_set():
+                with self.lock:
+                    k = min(per_launch, self.n_trials - self.claimed)
+                    self.claimed += max(0, k)
+                if k <= 0:
+                    return
+                batch = []
+                for _ in range(k):
+                    with self.lock:
+                        batch.append(self.proposer.next(study, self.trained))
+                self._launch(study, batch)
+        except BaseException as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
+            self.stop.set()
+
+    def _launch(self, study: optuna.Study, batch: list[Proposal]) -> None:
+        """Launch the jobs of a batch of trials (one per seed each) and tell how each ended."""
+        seeds = self.seeds or [None]
+        jobs = [
+            [*overrides, *([f"trainer.seed={s}"] if s is not None else [])]
+            for _, overrides in batch
+            for s in seeds
+        ]
+        with self.lock:
+            first, self.job_idx = self.job_idx, self.job_idx + len(jobs)
+        try:
+            returns = self.launcher.launch(jobs, initial_job_idx=first)
+        except BaseException:  # Ctrl-C or a launcher error: these trials will never finish
+            with self.lock:
+                for trial, _ in batch:
+                    self.heartbeat.tell(study, trial, state=TrialState.FAIL)
+            raise
+        crashed = []
+        with self.lock:
+            for i, (trial, _) in enumerate(batch):
+                rets = returns[i * len(seeds) : (i + 1) * len(seeds)]
+                if not self.outcomes.tell(study, trial, rets):
+                    crashed += [r for r in rets if r.status != JobStatus.COMPLETED]
+            self.trained += len(batch)
+        if crashed and len(crashed) / len(returns) > self.max_failure_rate:
+            log.error(
+                "%d of %d jobs raised (hydra.sweeper.max_failure_rate=%s)",
+                len(crashed),
+                len(returns),
+                self.max_failure_rate,
+            )
+            crashed[0].return_value  # noqa: B018 - JobReturn re-raises the job's exception
