@@ -24,7 +24,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy.engine import make_url
 
 from mnist_sweep import artifacts, models, storage
-from mnist_sweep.record import DEFAULT_BUDGET, FINISHED, LEVELS, RUNNING
+from mnist_sweep.record import DEFAULT_BUDGET, FINISHED, INTERRUPTED, LEVELS, RUNNING
 from mnist_sweep.report import charts, live
 from mnist_sweep.report.collect import (
     SEED_OVERRIDE,
@@ -62,6 +62,7 @@ CSV_COLUMNS = {
     "pareto": "pareto_front",
 }
 BOOKKEEPING_KEYS = ("search.study", "search.trial")  # differ in every trial: not a difference
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as a formula
 CSV_INTEGERS = ("params", "best_epoch", "epochs", "seed", "job_num", "trial")
 # Stale run reports per worker below which one process is quicker than starting workers.
 PARALLEL_REPORTS_FROM = 4
@@ -360,7 +361,7 @@ def page_data(
     if state is not None:
         live_state = {
             "state": state["state"],
-            "done": int((table["level"] != RUNNING).sum()),
+            "done": int((~table["level"].isin((RUNNING, INTERRUPTED))).sum()),
             "expected": state.get("expected"),
             "reload_seconds": state.get("reload_seconds"),
             "generated": datetime.now().isoformat(timespec="seconds"),
@@ -468,11 +469,18 @@ def _write_page(
     page = _env.get_template("leaderboard.html.j2").render(context)
     csv = table[list(CSV_COLUMNS)].copy()
     csv[list(CSV_INTEGERS)] = csv[list(CSV_INTEGERS)].round().astype("Int64")
+    csv = csv.map(spreadsheet_safe)
     artifacts.write_atomic(
         html.with_suffix(".csv"), csv.rename(columns=CSV_COLUMNS).to_csv(index=False)
     )
     artifacts.write_atomic(html, page)
     return html
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula, behind a leading ``'`` (OWASP's
+    advice against CSV injection); numbers, negative ones too, stay as they are."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
 def _sweep_study(table: pd.DataFrame) -> optuna.Study | None:
