@@ -11,6 +11,7 @@ import math
 import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from csv import QUOTE_NONNUMERIC
 from datetime import datetime
 from numbers import Real
 from pathlib import Path
@@ -470,9 +471,8 @@ def _write_page(
     csv = table[list(CSV_COLUMNS)].copy()
     csv[list(CSV_INTEGERS)] = csv[list(CSV_INTEGERS)].round().astype("Int64")
     csv = csv.map(spreadsheet_safe)
-    artifacts.write_atomic(
-        html.with_suffix(".csv"), csv.rename(columns=CSV_COLUMNS).to_csv(index=False)
-    )
+    text = csv.rename(columns=CSV_COLUMNS).to_csv(index=False, quoting=QUOTE_NONNUMERIC)
+    artifacts.write_atomic(html.with_suffix(".csv"), text)  # text quoted: a lone \r stays in it
     artifacts.write_atomic(html, page)
     return html
 
