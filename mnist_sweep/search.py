@@ -63,7 +63,7 @@ from optuna.storages import BaseStorage, RDBStorage, fail_stale_trials
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from mnist_sweep import artifacts, models
-from mnist_sweep.config import validate
+from mnist_sweep.config import validate, validate_search
 from mnist_sweep.errors import BudgetError, ConfigError, UserError
 from mnist_sweep.record import COMPLETED, OBJECTIVES, PRUNED, Budget, RunRecord
 from mnist_sweep.storage import hide_password, open_storage
@@ -420,6 +420,7 @@ class BudgetSweeper(Sweeper):
     # -- before any job: the settings, the space, the budget, the storage -------------------------
 
     def _check_settings(self) -> None:
+        validate_search(self.n_trials, self.directions, self.study_name)
         problems = []
         if self.n_jobs < 1:
             problems.append(f"hydra.sweeper.n_jobs={self.n_jobs} must be 1 or more")
