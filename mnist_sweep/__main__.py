@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from mnist_sweep.engine import TARGETS
-from mnist_sweep.errors import UserError
+from mnist_sweep.errors import Interrupted, UserError
 from mnist_sweep.run import execute, group_choices
 from mnist_sweep.search import epoch_monitor, local_parallel, unknown_pruner
 
@@ -59,6 +60,10 @@ def main(cfg: DictConfig) -> float | list[float] | None:
         if multirun:  # one refused, failed or diverged job must not stop the sweep
             return None
         sys.exit(2)
+    except KeyboardInterrupt as exc:  # the run said so in one line; a sweep stops
+        if multirun:
+            raise
+        sys.exit(exit_status(exc))
     except Exception:
         if not multirun:
             raise
@@ -68,8 +73,24 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     return record.objectives(list(objectives)) if objectives else record.objective()
 
 
+def exit_status(exc: KeyboardInterrupt) -> int:
+    """The shell's status for a process stopped by a signal: 128 + its number (130, 143)."""
+    return 128 + (exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
 if __name__ == "__main__":
     if problem := unknown_pruner(sys.argv[1:], Path(__file__).resolve().parents[1] / "conf"):
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
-    main()
+    for stop in (signal.SIGINT, signal.SIGTERM):  # each ends a run as interrupted, its epochs kept
+        signal.signal(stop, _interrupt)
+    try:
+        main()
+    except KeyboardInterrupt as exc:
+        name = signal.Signals(exit_status(exc) - 128).name
+        print(f"error: interrupted by {name}; every finished job keeps its files.", file=sys.stderr)
+        sys.exit(exit_status(exc))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn
@@ -14,9 +15,11 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_sweep import loggers, report
+from mnist_sweep import artifacts, loggers, report
 from mnist_sweep.errors import ConfigError
+from mnist_sweep.record import COMPLETED, FAILED, LEVELS, OVER_BUDGET, PRUNED, RunRecord
 from mnist_sweep.report import live
+from mnist_sweep.report.collect import HYDRA_DIR
 
 log = logging.getLogger(__name__)
 
@@ -39,26 +42,96 @@ def writable_dir_problem(path: Path) -> str | None:
     return None
 
 
+def holds_a_run(path: Path) -> bool:
+    """True when ``path`` holds a run's files (its metrics or its Hydra config)."""
+    return (path / artifacts.METRICS).exists() or (path / HYDRA_DIR / "config.yaml").exists()
+
+
+def holds_a_sweep(path: Path) -> bool:
+    """True when ``path`` holds a sweep's files: its Hydra config, live state or a job."""
+    if (path / "multirun.yaml").exists() or (path / live.STATE).exists():
+        return True
+    return path.is_dir() and any(holds_a_run(job) for job in path.iterdir() if job.is_dir())
+
+
+def refuse(message: str) -> NoReturn:
+    """One line on stderr and exit status 2, before Hydra writes anything."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 class OutputDirCallback(Callback):
-    """Refuse, with one line and exit status 2, an output folder that cannot be created or
-    written (``hydra.run.dir``, ``hydra.sweep.dir``), before Hydra tries to create it."""
+    """The output folder (``hydra.run.dir``, ``hydra.sweep.dir``): refused with one line and
+    exit status 2 before Hydra writes into it when it cannot be created or written, or when it
+    already holds another run or sweep (whose files a new one would overwrite or mix with). A
+    search preset without ``-m`` is refused the same way. A sweep none of whose jobs trained to
+    the end exits non-zero with a one-line summary once every other callback has finished."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._check(Path(config.hydra.run.dir), "hydra.run.dir")
+        path = Path(config.hydra.run.dir)
+        self._check(path, "hydra.run.dir")
+        if holds_a_run(path):
+            refuse(
+                f"hydra.run.dir={path} already holds a run, which this one would overwrite; "
+                "leave hydra.run.dir at its default or point it at a new folder."
+            )
+        preset = config.hydra.runtime.choices.get("hparams_search")
+        if preset:
+            refuse(
+                f"hparams_search={preset} is a search and runs only as a multirun: add -m "
+                f"(python -m mnist_sweep -m hparams_search={preset} ...)."
+            )
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._check(Path(config.hydra.sweep.dir), "hydra.sweep.dir")
+        path = Path(config.hydra.sweep.dir)
+        self._check(path, "hydra.sweep.dir")
+        if holds_a_sweep(path):
+            refuse(
+                f"hydra.sweep.dir={path} already holds a sweep, whose files and leaderboard "
+                "this one would overwrite or mix with; leave hydra.sweep.dir at its default or "
+                "point it at a new folder. Nothing was run."
+            )
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if sys.exc_info()[0] is not None:  # refused, interrupted or failed: already said so
+            return
+        sweep_dir = Path(config.hydra.sweep.dir)
+        problem = sweep_outcome(sweep_dir)
+        if problem:
+            message, status = problem
+            print(f"error: {message}", file=sys.stderr)
+            sys.exit(status)
 
     @staticmethod
     def _check(path: Path, key: str) -> None:
         problem = writable_dir_problem(path)
         if problem:
-            print(
-                f"error: {key}={path} cannot be used as the output folder ({problem}); "
-                "point it at a folder you can create and write, or leave it at its default.",
-                file=sys.stderr,
+            refuse(
+                f"{key}={path} cannot be used as the output folder ({problem}); "
+                "point it at a folder you can create and write, or leave it at its default."
             )
-            sys.exit(2)
+
+
+def sweep_outcome(sweep_dir: Path) -> tuple[str, int] | None:
+    """When no job of the sweep in ``sweep_dir`` trained to its end (completed or pruned): a
+    one-line summary and the exit status, 2 when every job was refused before training, else 1;
+    None otherwise, or when it ran no job."""
+    records = []
+    for path in sorted(sweep_dir.rglob(artifacts.METRICS)):
+        try:
+            records.append(RunRecord.read(path.parent))
+        except (OSError, ValueError):
+            records.append(RunRecord(status=FAILED))
+    if not records or any(r.status in (COMPLETED, PRUNED) for r in records):
+        return None
+    counts = Counter(LEVELS.get(r.status, r.status) for r in records)
+    summary = ", ".join(f"{n} {label}" for label, n in counts.items())
+    refused = all(r.status in (OVER_BUDGET, FAILED) and not r.epochs_run for r in records)
+    return (
+        f"no job of this sweep trained to its end ({summary}); see "
+        f"{sweep_dir / report.LEADERBOARD} and each job's {artifacts.METRICS}.",
+        2 if refused else 1,
+    )
 
 
 def expected_jobs(config: DictConfig) -> int | None:
@@ -91,11 +164,13 @@ class LeaderboardCallback(Callback):
 
     def __init__(self, reload_seconds: float = 10.0) -> None:
         self.reload_seconds = reload_seconds
+        self.started = False  # a sweep refused at its start has no page of its own to write
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         live.start(sweep_dir, expected_jobs(config), self.reload_seconds)
+        self.started = True
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
@@ -104,7 +179,7 @@ class LeaderboardCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        if not sweep_dir.is_dir():  # refused before this callback started it (output folder)
+        if not self.started:  # refused before this callback started it (output folder)
             return
         # Hydra ends a multirun in a ``finally``: an exception in flight (Ctrl-C, a sweeper's
         # error) means the sweep stopped before its last job

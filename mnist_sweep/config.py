@@ -9,6 +9,7 @@ augment) and are imported from there.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -111,6 +112,38 @@ def recipe(plain: Mapping) -> dict[str, Any]:
     return kept
 
 
+def _model_shapes(model: Mapping) -> None:
+    """The native model's keys that must be lists are lists (a scalar or a word is not read
+    as one), and its sizes are whole numbers."""
+    for key in ("widths", "blocks"):
+        value = model.get(key)
+        if value is not None and not isinstance(value, list):
+            raise checks.refuse(f"model.{key}", value, "a list of positive integers, e.g. [8,16]")
+    for key in ("kernels", "padding", "pool", "pool_before_bn", "dropout"):
+        if isinstance(model.get(key), str | dict):
+            raise checks.refuse(f"model.{key}", model[key], "one value or a list of values")
+    for key in ("in_channels", "image_size", "num_classes"):
+        if key in model:
+            checks.number(f"model.{key}", model[key], 1, integer=True)
+
+
+SEARCH_DIRECTIONS = ("minimize", "maximize")
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # it names files and pages
+
+
+def validate_search(n_trials: Any, directions: list[Any], study_name: Any) -> None:
+    """The search's own settings, refused before its study (or a study file) is created."""
+    checks.number("hydra.sweeper.n_trials", n_trials, 1, integer=True)
+    for direction in directions:
+        checks.choice("hydra.sweeper.direction", direction, SEARCH_DIRECTIONS)
+    if study_name is not None and not STUDY_NAME.fullmatch(str(study_name)):
+        raise checks.refuse(
+            "hydra.sweeper.study_name",
+            study_name,
+            "1 to 100 letters, digits, '_', '.' or '-', starting with a letter or digit",
+        )
+
+
 def validate(cfg: Mapping) -> dict[str, Any]:
     """Raise ConfigError on the first bad value; return the resolved config as plain data."""
     plain = to_plain(cfg)
@@ -137,6 +170,14 @@ def validate(cfg: Mapping) -> dict[str, Any]:
     data = plain["data"]
     checks.number("data.val_size", data["val_size"], 0, TRAIN_IMAGES, integer=True, hi_open=True)
     checks.number("data.train_subset", data["train_subset"], 1, integer=True, nullable=True)
+    if TRAIN_IMAGES - data["val_size"] < t["batch_size"]:
+        raise checks.refuse(
+            "data.val_size",
+            data["val_size"],
+            f"at most {TRAIN_IMAGES - t['batch_size']:,}: it leaves "
+            f"{TRAIN_IMAGES - data['val_size']:,} of the {TRAIN_IMAGES:,} training images to "
+            f"train on, fewer than one batch (trainer.batch_size={t['batch_size']})",
+        )
     _positive("data.std", data["std"])
     checks.number("data.mean", data["mean"])
     for source in data["sources"]:
@@ -153,6 +194,7 @@ def validate(cfg: Mapping) -> dict[str, Any]:
             "allowed_targets", allowed, "a list of module prefixes, e.g. [my_models.*]"
         )
     if is_native(plain["model"]):
+        _model_shapes(plain["model"])
         parse(plain["model"])
     elif not any(_matches(plain["model"]["_target_"], a) for a in [*TARGETS, *allowed]):
         target = plain["model"]["_target_"]

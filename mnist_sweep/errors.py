@@ -19,3 +19,11 @@ class DataError(UserError, RuntimeError):
 
 class DivergedError(UserError):
     """Training stopped because its loss became NaN or infinite; the run's files say so."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT (Ctrl-C) or SIGTERM arrived: the run stops, keeping what it finished."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

@@ -10,6 +10,7 @@ beside its results; runs written before the budget was recorded fall back to the
 from __future__ import annotations
 
 import json
+import math
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -27,6 +28,7 @@ RUNNING = "running"
 COMPLETED = "completed"
 DIVERGED = "diverged"  # the training loss became NaN or infinite; stopped at that epoch
 PRUNED = "pruned"  # stopped early by a search's pruner
+INTERRUPTED = "interrupted"  # stopped by SIGINT (Ctrl-C) or SIGTERM; its finished epochs kept
 OVER_BUDGET = "over_budget"  # refused before training
 FAILED = "failed"
 
@@ -36,6 +38,7 @@ LEVELS = {
     "below": "below target",
     PRUNED: "pruned",
     DIVERGED: "diverged",
+    INTERRUPTED: "interrupted",
     RUNNING: "running / incomplete",
     OVER_BUDGET: "over budget",
     FAILED: "failed",
@@ -164,14 +167,22 @@ class RunRecord:
         known, extra = {}, {}
         for key, value in data.items():
             kind = _KINDS.get(key)
-            if kind is None:
-                extra[key] = value
-            elif value is not None and _fits(value, kind):
+            if value is None or isinstance(value, float) and not math.isfinite(value):
+                continue  # no value (non-strict writers put NaN where strict ones put null)
+            if kind is not None and _fits(key, value, kind):
                 known[key] = value
+            else:  # a known field here is one this record rejected: see ``rejected``
+                extra[key] = value
         return cls(**known, extra=extra)
+
+    def rejected(self) -> list[str]:
+        """The fields whose value in the file was dropped: of the wrong type or out of range."""
+        return [key for key in self.extra if key in _KINDS]
 
     def level(self, budget: Budget | None = None) -> str:
         """The leaderboard level: target achieved, below target, or how the run ended."""
+        if self.rejected():  # a file with a value no run can have is not trusted
+            return "unreadable"
         if self.status == COMPLETED:
             b = budget or Budget.of(self.budget)
             return "target" if b.reached(self.test_acc, self.params, self.epochs) else "below"
@@ -204,9 +215,18 @@ _KINDS = {f.name: _kind(_HINTS[f.name]) for f in fields(RunRecord) if f.name != 
 NUMERIC = tuple(name for name, kind in _KINDS.items() if kind in (int, float))
 
 
-def _fits(value: Any, kind: type) -> bool:
-    if kind is int:
-        return is_number(value) and float(value).is_integer()
-    if kind is float:
-        return is_number(value)
+# The largest number any field of a run holds (parameters, multiply-adds, seconds, seeds) and
+# the fields that are fractions: a reader drops a number outside [0, that] as a broken value.
+MAX_NUMBER = 1e15
+FRACTIONS = ("test_acc", "best_test_acc", "val_acc")
+
+
+def _fits(key: str, value: Any, kind: type) -> bool:
+    if kind in (int, float):
+        top = 1 if key in FRACTIONS else MAX_NUMBER
+        return is_number(value) and 0 <= value <= top and (kind is float or value == int(value))
+    if kind is list:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) for k in value)
     return isinstance(value, kind)

@@ -8,6 +8,8 @@ from Hydra, so the CLI, a sweeper, the benchmark and a notebook all call it the 
 from __future__ import annotations
 
 import logging
+import math
+import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -20,11 +22,12 @@ import torch
 from mnist_sweep import artifacts, data, engine, loggers, machine, models, report
 from mnist_sweep.augment import Augment
 from mnist_sweep.config import validate
-from mnist_sweep.errors import BudgetError, DivergedError, UserError
+from mnist_sweep.errors import BudgetError, DivergedError, Interrupted, UserError
 from mnist_sweep.record import (
     COMPLETED,
     DIVERGED,
     FAILED,
+    INTERRUPTED,
     OVER_BUDGET,
     PRUNED,
     Budget,
@@ -90,9 +93,12 @@ def execute(
     except BaseException as exc:
         record.status = OVER_BUDGET if isinstance(exc, BudgetError) else FAILED
         record.error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C or SIGTERM
+            record.status, record.error = INTERRUPTED, _interrupted(exc, record)
+            log.error("%s Its files are in %s.", record.error, run_dir)
         record.wall_seconds = round(time.perf_counter() - start, 3)
         record.write(run_dir)
-        if isinstance(exc, Exception):  # not on Ctrl-C
+        if isinstance(exc, Exception | KeyboardInterrupt):
             _write_report(run_dir)
         trackers.end(record, run_dir)
         raise
@@ -114,6 +120,14 @@ def execute(
         run_dir,
     )
     return record
+
+
+def _interrupted(exc: KeyboardInterrupt, record: RunRecord) -> str:
+    """What an interrupted run's record and console say: the signal and what was kept."""
+    name = signal.Signals(exc.signum).name if isinstance(exc, Interrupted) else "SIGINT"
+    done = record.epochs_run or 0
+    kept = f"; {artifacts.HISTORY} and {artifacts.CHECKPOINT} hold them" if done else ""
+    return f"interrupted by {name} after {done} of {record.epochs} epochs{kept}."
 
 
 def _write_report(run_dir: Path) -> None:
@@ -159,8 +173,15 @@ def _train(
     for key, value in machine.describe(device).items():
         setattr(record, key, value)
     background = -data_cfg["mean"] / data_cfg["std"]
+    done: list[dict[str, float]] = []  # the finished epochs: on disk after each, to survive a stop
 
     def progress(row: dict[str, float]) -> bool:
+        done.append(dict(row))
+        artifacts.write_history(run_dir / artifacts.HISTORY, done)
+        if math.isfinite(row["train_loss"]):
+            artifacts.save_model(run_dir / artifacts.CHECKPOINT, model, plain["model"])
+        record.epochs_run = len(done)
+        record.write(run_dir)
         line = (
             f"epoch {row['epoch']}/{trainer['epochs']}  loss {row['train_loss']:.4f}  "
             f"train {row['train_acc']:.2%}"
@@ -195,6 +216,7 @@ def _train(
     record.images_per_sec = round(history.images_seen / history.train_seconds, 1)
     artifacts.write_history(run_dir / artifacts.HISTORY, rows)
     if history.diverged:
+        (run_dir / artifacts.CHECKPOINT).unlink(missing_ok=True)  # no weights of a diverged run
         record.status = DIVERGED
         record.error = (
             f"training diverged: the training loss became {rows[-1]['train_loss']} in epoch "

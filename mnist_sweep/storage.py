@@ -18,8 +18,11 @@ not exist rather than creating one.
 from __future__ import annotations
 
 import importlib.util
+import json
 import sqlite3
+import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import optuna
@@ -33,12 +36,16 @@ from optuna.storages.journal import JournalFileBackend
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from mnist_sweep.artifacts import write_atomic
 from mnist_sweep.errors import ConfigError, UserError
 
 JOURNAL = "journal://"
 ATTEMPTS = 3  # processes that create a new RDB storage at once race; the losers try again
 CONNECT_TIMEOUT = 5  # seconds to reach a database server before giving up
 POSTGRES_EXTRA = "pip install -e '.[postgres]'"
+REPAIR = "python -m mnist_sweep.storage repair"
+REPAIRED = ".repaired"  # what a repaired journal's name adds before its suffix
+TORN_RECHECK_SECONDS = 0.5  # a writer may be appending a record: its tail is looked at twice
 
 
 def hide_password(url: str) -> str:
@@ -73,6 +80,7 @@ def open_storage(url: str, heartbeat_interval: int | None = None) -> BaseStorage
             path = Path(url[len(JOURNAL) :])
             if url.endswith("/") or path.is_dir():
                 raise ValueError("a journal URL names a file: journal:///path/to/study.log")
+            check_journal(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             return JournalStorage(JournalFileBackend(str(path)))
         rdb = _rdb_url(url)
@@ -80,6 +88,7 @@ def open_storage(url: str, heartbeat_interval: int | None = None) -> BaseStorage
         engine_kwargs = {}
         if parsed.get_backend_name() == "sqlite":
             if parsed.database not in (None, "", ":memory:"):
+                check_sqlite(Path(parsed.database))
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         else:
             engine_kwargs = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
@@ -173,3 +182,94 @@ def open_study(url: str, name: str | None = None) -> optuna.Study:
     if name is None:
         raise StudyError(f"{shown} holds {held}; choose one with --study NAME.")
     raise StudyError(f"{shown} holds no study {name!r} (it holds {held}); fix --study.")
+
+
+def _first_torn_record(path: Path) -> tuple[int, int] | None:
+    """The number (from 1) of the first record of a journal file that does not read back as a
+    whole JSON line, and how many lines it has; None when every record reads back."""
+    with path.open("rb") as f:
+        lines = f.readlines()
+    for number, line in enumerate(lines, 1):
+        try:
+            if not line.endswith(b"\n"):
+                raise ValueError("no line end")
+            json.loads(line)
+        except ValueError:
+            return number, len(lines)
+    return None
+
+
+def check_journal(path: Path) -> None:
+    """Refuse, before anything is appended to it, a journal file with a torn record (a crash,
+    a full disk or a copy cut it short): Optuna would append after the torn line, and no reader
+    could read the study again."""
+    if not path.is_file():
+        return
+    torn = _first_torn_record(path)
+    if torn is not None:  # a record being appended by another worker reads torn for a moment
+        time.sleep(TORN_RECHECK_SECONDS)
+        torn = _first_torn_record(path)
+    if torn is not None:
+        number, total = torn
+        raise ConfigError(
+            f"the journal file {path} is torn at record {number} of {total} (cut short by a "
+            "crash, a full disk or a copy) and was left unchanged; recover its complete records "
+            f"into a new file with: {REPAIR} {path} (the original is kept), then point "
+            "hydra.sweeper.storage at the new file."
+        )
+
+
+def repair_journal(path: Path) -> Path:
+    """Copy the records of a torn journal file that read back, up to its first torn one, into
+    a new file beside it (``NAME.repaired.log``); the original stays as it is. Returns the new
+    file; raises ConfigError when there is nothing to repair or the new file exists."""
+    if not path.is_file():
+        raise ConfigError(f"{path} is not a file; give the journal file of a study.")
+    if _first_torn_record(path) is None:
+        raise ConfigError(f"{path} has no torn record; it needs no repair.")
+    target = path.with_name(f"{path.stem}{REPAIRED}{path.suffix}")
+    if target.exists():
+        raise ConfigError(f"{target} already exists; move it away to repair {path} again.")
+    records = []
+    with suppress(ValueError):  # Optuna's reader: every complete record, then the torn one
+        records.extend(JournalFileBackend(str(path)).read_logs(0))
+    write_atomic(target, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
+    return target
+
+
+def check_sqlite(path: Path) -> None:
+    """Refuse, before anything is written to it, a SQLite study file that SQLite itself finds
+    damaged (its quick check, read-only)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as db:
+            result = db.execute("PRAGMA quick_check").fetchall()
+        db.close()
+        problem = None if result == [("ok",)] else str(result[0][0])
+    except sqlite3.Error as exc:
+        problem = str(exc)
+    if problem:
+        raise ConfigError(
+            f"the SQLite study file {path} is damaged ({problem}) and was left unchanged; "
+            "restore it from a backup, or recover what SQLite can still read into a new file "
+            f"(the original is kept): sqlite3 {path} .recover | sqlite3 NEW.db"
+        )
+
+
+def main(argv: list[str]) -> int:
+    """``python -m mnist_sweep.storage repair JOURNAL``: recover a torn journal file."""
+    if len(argv) != 2 or argv[0] != "repair":
+        print(f"usage: {REPAIR} path/to/study.log", file=sys.stderr)
+        return 2
+    try:
+        target = repair_journal(Path(argv[1]))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {target}; point hydra.sweeper.storage at journal://{target.resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -107,6 +107,26 @@ def kill_while_training(command: list[str], cwd: Path) -> None:
     proc.wait()
 
 
+def signal_after_epoch(
+    command: list[str], cwd: Path, metrics: str, signum: int
+) -> subprocess.CompletedProcess:
+    """Start ``python -m mnist_sweep COMMAND``, send it ``signum`` once the run whose
+    ``metrics.json`` matches the glob ``metrics`` has finished an epoch, and wait for it."""
+    env = {**os.environ, "MNIST_SWEEP_DATA": str(DATA_ROOT)}
+    args = [sys.executable, "-m", "mnist_sweep", *command]
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list(cwd.glob(metrics))
+        if found and (json.loads(found[0].read_text() or "{}").get("epochs_run") or 0) >= 1:
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, "the run ended before it could be stopped"
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
+
+
 @pytest.fixture()
 def cli(mnist_root: Path, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
     """Run ``python -m mnist_sweep ARGS`` in a subprocess with outputs under ``tmp_path``."""

@@ -89,6 +89,12 @@ def test_search_found_presets_fit_the_budget_and_state_their_count(make_cfg, pre
         ("sched=cosine sched.min_lr=-1", "sched.min_lr=-1"),
         ("optim.momentum=2", "optim.momentum=2"),
         ("optim.nesterov=maybe", "optim.nesterov='maybe'"),
+        ("model.widths=8", "model.widths=8"),
+        ("model.blocks=6", "model.blocks=6"),
+        ("model.widths=abc", "model.widths='abc'"),
+        ("model.pool=abc", "model.pool='abc'"),
+        ("+model.in_channels=abc", "model.in_channels='abc'"),
+        ("data.val_size=59999", "data.val_size=59999"),
     ],
 )
 def test_bad_value_is_refused_naming_key_and_value(make_cfg, override, named):

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from mnist_sweep import models, report
+from mnist_sweep.record import LEVELS
+from mnist_sweep.report import table as runs_table
 from mnist_sweep.report.__main__ import main
 from mnist_sweep.report.collect import read_curve
 from mnist_sweep.report.run_page import PARALLEL_REPORTS_FROM, write_run_reports
@@ -301,3 +303,44 @@ def test_learning_curves_prefer_validation_and_keep_gaps_of_sparse_test_epochs(t
     assert read_curve(tmp_path) == [0.9, 0.95]
     (tmp_path / "history.csv").write_text("epoch,train_acc\n1,0.9\n")
     assert read_curve(tmp_path) is None
+
+
+HOSTILE_VALUES = [1e308, -1e308, 10**400, -1, 0.5, "abc", "=1+1", " \n", [], {}, True, [{}], None]
+RECORD_FIELDS = ["status", "params", "macs", "test_acc", "best_test_acc", "epochs", "epochs_run"]
+RECORD_FIELDS += ["seed", "job_num", "trial", "wall_seconds", "overrides", "choices", "budget"]
+RECORD_FIELDS += ["started_at", "error", "val_acc", "study", "best_epoch", "extra_key"]
+
+
+@pytest.mark.parametrize("field", RECORD_FIELDS)
+def test_one_bad_field_in_a_run_makes_a_row_with_a_reason_and_the_rest_still_show(tmp_path, field):
+    """Each hostile value of ``field`` in a run of its own, beside good runs: one page for all,
+    each run a row; a value a run cannot have makes its row unreadable, and says which field."""
+    jobs = {n: {"overrides": [f"trainer.seed={n}"]} for n in range(len(HOSTILE_VALUES) + 1)}
+    sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", jobs)
+    for n, value in enumerate(HOSTILE_VALUES, 1):
+        path = sweep_dir / str(n) / "metrics.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | {field: value}))
+    page = report.write_leaderboard(sweep_dir, run_reports=False)
+    table = rows(sweep_dir)
+    assert [r["job_num"] for r in table] == [str(n) for n in range(len(jobs))]
+    assert table[0]["status"] == "below target" and table[0]["detail"] == ""
+    for row in table[1:]:
+        assert row["status"] in [LEVELS[level] for level in LEVELS]
+        if row["status"] == LEVELS["unreadable"]:
+            assert field in row["detail"]
+    assert len(page_data(page)["rows"]["run"]) == len(jobs)
+    for n in (1, 2, 5, 8):
+        report.write_run_report(sweep_dir / str(n))
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_escaped(tmp_path):
+    hostile = ["=HYPERLINK(1)", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+    jobs = {n: {"overrides": [text]} for n, text in enumerate(hostile)}
+    jobs[len(hostile)] = {"status": "failed", "error": "=1+1 cmd"}
+    sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", jobs)
+    report.write_leaderboard(sweep_dir, run_reports=False)
+    table = list(csv.DictReader((sweep_dir / report.LEADERBOARD_CSV).open(newline="")))
+    assert [r["key_changes"] for r in table[: len(hostile)]] == [f"'{t}" for t in hostile]
+    assert table[-1]["detail"] == "'=1+1 cmd"
+    assert all(not r[c].startswith("'") for r in table for c in ("params", "epochs", "run"))
+    assert runs_table.spreadsheet_safe(-1.5) == -1.5 and runs_table.spreadsheet_safe("-1") == "'-1"

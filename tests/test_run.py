@@ -144,14 +144,28 @@ def test_unwritable_data_root_is_named(cli, tmp_path):
     assert f"data.root='{blocker}/mnist'" in out
 
 
-def test_a_finished_run_is_never_overwritten(cli, tmp_path):
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file below ``folder`` and its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_refused_rerun_changes_nothing_in_the_folder_it_was_pointed_at(cli, tmp_path):
     fixed = tmp_path / "fixed-run"
-    assert cli(*QUICK, f"hydra.run.dir={fixed}").returncode == 0
-    before = (fixed / "metrics.json").read_bytes()
-    again = cli(*QUICK, f"hydra.run.dir={fixed}", "trainer.seed=1")
+    assert cli(*QUICK, f"hydra.run.dir={fixed}", "trainer.seed=1").returncode == 0
+    before = snapshot(fixed)
+    again = cli(*QUICK, f"hydra.run.dir={fixed}", "trainer.seed=2")
     assert again.returncode == 2
-    assert "already holds a run" in again.stdout + again.stderr
-    assert (fixed / "metrics.json").read_bytes() == before
+    (line,) = again.stderr.splitlines()
+    assert "already holds a run" in line and f"hydra.run.dir={fixed}" in line
+    assert snapshot(fixed) == before  # .hydra/config.yaml still says seed 1
+
+
+def test_a_search_preset_without_multirun_is_refused_with_a_hint(cli, tmp_path):
+    done = cli(*QUICK, "hparams_search=widths")
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert "hparams_search=widths" in line and "-m" in line
+    assert not (tmp_path / "outputs").exists()
 
 
 def test_a_diverging_run_stops_at_that_epoch_and_says_so(cli, tmp_path):

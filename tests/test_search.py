@@ -185,3 +185,24 @@ def test_bad_search_input_is_refused_before_any_training(cli, tmp_path, override
     assert message in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     assert not list((tmp_path / "multirun").glob("*/*/[0-9]*"))
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("hydra.sweeper.study_name='widths(v2)'", "hydra.sweeper.study_name='widths(v2)'"),
+        ("hydra.sweeper.study_name='<b>x'", "hydra.sweeper.study_name='<b>x'"),
+        ("hydra.sweeper.n_trials=-1", "hydra.sweeper.n_trials=-1"),
+        ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0"),
+        ("hydra.sweeper.direction=sideways", "hydra.sweeper.direction='sideways'"),
+    ],
+)
+def test_a_refused_search_leaves_no_study_file_and_no_trial(cli, tmp_path, override, named):
+    done = cli(*SEARCH, override)
+    assert done.returncode == 2
+    out = done.stdout + done.stderr
+    assert "Traceback" not in out
+    (line,) = [x for x in out.splitlines() if named in x]
+    assert "is not allowed" in line
+    assert not list(tmp_path.glob("studies/*"))  # no study (and no RUNNING trial) in a file
+    assert not list((tmp_path / "multirun").glob("*/*/[0-9]*"))

@@ -98,3 +98,43 @@ def test_a_killed_postgresql_worker_loses_no_trial_and_its_lost_trial_is_retried
     assert lost.state == TrialState.FAIL and retried.state == TrialState.COMPLETE
     assert retried.params == lost.params and retried.system_attrs["failed_trial"] == lost.number
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+
+
+def torn_study(path: Path, url: str) -> bytes:
+    """A study of three finished trials at ``url`` (file ``path``), cut in half; its bytes."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="widths", storage=storage.open_storage(url))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    data = path.read_bytes()[: path.stat().st_size // 2]
+    path.write_bytes(data)
+    return data
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_a_torn_study_file_is_refused_with_one_line_and_left_unchanged(cli, tmp_path, kind):
+    path = tmp_path / ("widths.log" if kind == "journal" else "widths.db")
+    url = f"journal://{path}" if kind == "journal" else f"sqlite:///{path}"
+    before = torn_study(path, url)
+    done = cli(*SEARCH, f"hydra.sweeper.storage={url}")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stdout + done.stderr
+    (line,) = [x for x in (done.stdout + done.stderr).splitlines() if str(path) in x]
+    assert "left unchanged" in line
+    assert (f"{storage.REPAIR} {path}" if kind == "journal" else ".recover") in line
+    assert path.read_bytes() == before
+    assert not list(tmp_path.glob("multirun/*/*/0"))  # nothing trained
+
+
+def test_a_torn_journal_is_repaired_into_a_new_file_that_keeps_the_original(tmp_path):
+    path = tmp_path / "widths.log"
+    before = torn_study(path, f"journal://{path}")
+    done = run_module("mnist_sweep.storage", "repair", str(path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    repaired = tmp_path / "widths.repaired.log"
+    assert str(repaired) in done.stdout and path.read_bytes() == before
+    study = optuna.load_study(
+        study_name="widths", storage=storage.open_storage(f"journal://{repaired}")
+    )
+    assert study.trials and study.trials[0].state == TrialState.COMPLETE
+    again = run_module("mnist_sweep.storage", "repair", str(path), cwd=tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr  # never overwritten

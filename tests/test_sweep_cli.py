@@ -62,8 +62,10 @@ def test_glob_and_range_sweeps_started_together_keep_their_own_dirs_and_leaderbo
     ]
     with ThreadPoolExecutor(len(sweeps)) as pool:
         results = list(pool.map(lambda args: cli(*args), sweeps))
-    for done in results:
-        assert done.returncode == 0, done.stderr
+    for done in results:  # no job trained: each sweep says so in one line, exit status 2
+        assert done.returncode == 2, done.stderr
+        (line,) = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+        assert "no job of this sweep trained to its end" in line and "over budget" in line
 
     dirs = sweep_dirs(tmp_path)
     assert len(dirs) == 2
@@ -96,3 +98,17 @@ def test_a_diverged_job_gets_its_own_level_and_the_sweep_goes_on(cli, tmp_path):
         '<span class="badge diverged">1 diverged</span>'
         in (sweep_dir / report.LEADERBOARD).read_text()
     )
+
+
+def test_a_sweep_into_a_folder_holding_another_sweep_is_refused_and_changes_nothing(cli, tmp_path):
+    refuse = "budget.max_params=1"  # quick: every job is refused before training
+    first = cli("-m", "trainer.seed=0,1", refuse, "device=cpu", "hydra.sweep.dir=sweep")
+    assert first.returncode == 2, first.stderr
+    sweep = tmp_path / "sweep"
+    before = {str(p): p.read_bytes() for p in sweep.rglob("*") if p.is_file()}
+    again = cli("-m", "trainer.seed=2,3,4", refuse, "device=cpu", "hydra.sweep.dir=sweep")
+    assert again.returncode == 2
+    (line,) = again.stderr.splitlines()
+    assert "hydra.sweep.dir=sweep already holds a sweep" in line
+    assert {str(p): p.read_bytes() for p in sweep.rglob("*") if p.is_file()} == before
+    assert not (sweep / "2").exists()

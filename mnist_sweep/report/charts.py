@@ -23,6 +23,7 @@ COLORS = {
     "below": "#bf8700",
     "pruned": "#9a6700",
     "diverged": "#bc4c00",
+    "interrupted": "#57606a",
     "running": "#0969da",
     "over_budget": "#8250df",
     "failed": "#cf222e",

@@ -10,6 +10,7 @@ import csv
 import math
 import os
 import re
+import reprlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -133,7 +134,7 @@ def read_run(run_dir: Path) -> dict[str, Any]:
         record = RunRecord.read(run_dir)
     except FileNotFoundError:
         record, detail = RunRecord(status=RUNNING), f"no {artifacts.METRICS} yet"
-    except (OSError, ValueError) as exc:  # truncated or garbled JSON, bad encoding, no access
+    except (OSError, ValueError, RecursionError) as exc:  # truncated or garbled, bad encoding
         record, detail = RunRecord(status="unreadable"), f"{artifacts.METRICS} is unreadable: {exc}"
     fields = asdict(record)
     run = {k: v for k, v in fields.items() if v is not None and k not in ("extra", "budget")}
@@ -143,8 +144,11 @@ def read_run(run_dir: Path) -> dict[str, Any]:
         run["job_num"] = int(run_dir.name)  # Hydra names a job's directory by its number
     budget = run_budget(record, config)
     level = record.level(budget)
-    if record.error:
-        detail = record.error.strip().splitlines()[0]
+    if record.rejected():
+        bad = ", ".join(f"{k}={reprlib.repr(record.extra[k])}" for k in record.rejected())
+        detail = f"{artifacts.METRICS} holds a value no run can have: {bad}"
+    elif record.error:
+        detail = (record.error.strip().splitlines() or [""])[0]
     elif level == "unreadable" and not detail:
         detail = f"unknown status {record.status!r} in {artifacts.METRICS}"
     return run | {

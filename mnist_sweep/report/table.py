@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from csv import QUOTE_NONNUMERIC
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mnist_sweep.formats import missing
-from mnist_sweep.record import FINISHED, LEVELS, RUNNING
+from mnist_sweep.record import FINISHED, INTERRUPTED, LEVELS, RUNNING
 from mnist_sweep.report import charts, live
 from mnist_sweep.report.collect import SEED_OVERRIDE
 from mnist_sweep.report.pages import RUN_REPORT
@@ -43,11 +44,22 @@ BOOKKEEPING_KEYS = ("search.study", "search.trial")  # differ in every trial: no
 CSV_INTEGERS = ("params", "best_epoch", "epochs", "seed", "job_num", "trial")
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as a formula
+
+
 def csv_text(table: pd.DataFrame) -> str:
-    """The table as ``leaderboard.csv``: the CSV columns, counts as whole numbers."""
+    """The table as ``leaderboard.csv``: the CSV columns, counts as whole numbers, text quoted
+    (a lone carriage return stays inside its cell) and safe to open in a spreadsheet."""
     csv = table[list(CSV_COLUMNS)].copy()
     csv[list(CSV_INTEGERS)] = csv[list(CSV_INTEGERS)].round().astype("Int64")
-    return csv.rename(columns=CSV_COLUMNS).to_csv(index=False)
+    csv = csv.map(spreadsheet_safe)
+    return csv.rename(columns=CSV_COLUMNS).to_csv(index=False, quoting=QUOTE_NONNUMERIC)
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula, behind a leading ``'`` (OWASP's
+    advice against CSV injection); numbers, negative ones too, stay as they are."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
 def _name(row: dict[str, Any]) -> str:
@@ -145,7 +157,7 @@ def page_data(
     if state is not None:
         live_state = {
             "state": state["state"],
-            "done": int((table["level"] != RUNNING).sum()),
+            "done": int((~table["level"].isin((RUNNING, INTERRUPTED))).sum()),
             "expected": state.get("expected"),
             "reload_seconds": state.get("reload_seconds"),
             "generated": datetime.now().isoformat(timespec="seconds"),

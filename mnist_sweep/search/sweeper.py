@@ -17,7 +17,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 from optuna.exceptions import ExperimentalWarning
 
-from mnist_sweep.config import validate
+from mnist_sweep.config import validate, validate_search
 from mnist_sweep.errors import ConfigError, UserError
 from mnist_sweep.record import OBJECTIVES
 from mnist_sweep.search import outcome
@@ -130,6 +130,7 @@ class BudgetSweeper(Sweeper):
 
     def _check_settings(self) -> optuna.pruners.BasePruner:
         """The pruner, once every setting is known good; ConfigError naming each bad one."""
+        validate_search(self.n_trials, self.directions, self.study_name)
         problems = []
         if self.n_jobs < 1:
             problems.append(f"hydra.sweeper.n_jobs={self.n_jobs} must be 1 or more")
