@@ -189,6 +189,8 @@ def main() -> None:
         "confirm_set": args.confirm_set,
         "rows": rows,
     }
+    # paths in the repository are kept relative to it, so the result reads the same anywhere
+    result = json.loads(json.dumps(result).replace(f"{REPO}/", ""))
     artifacts.write_json(root / "confirmed.json", result)
     finish(result, root, args.docs)
 

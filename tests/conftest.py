@@ -33,6 +33,16 @@ QUICK = [
     "device=cpu",
     "device.threads=1",
 ]
+# QUICK on a 512-image slice; batches of 64 keep eight steps an epoch for the one-cycle schedule.
+TINY = [o for o in QUICK if not o.startswith(("data.train_subset=", "trainer.batch_size="))] + [
+    "data.train_subset=512",
+    "trainer.batch_size=64",
+]
+
+
+def sweep_dirs(root: Path) -> list[Path]:
+    """The sweep folders (``multirun/<date>/<time>``) of multiruns launched from ``root``."""
+    return sorted(p.parent for p in root.glob("multirun/*/*/multirun.yaml"))
 
 
 @pytest.fixture(scope="session")

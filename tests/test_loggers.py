@@ -21,8 +21,7 @@ from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 from mnist_sweep import artifacts, loggers, report
 from mnist_sweep.errors import ConfigError
 from mnist_sweep.record import RunRecord
-from tests.conftest import DATA_ROOT
-from tests.test_sweep_cli import TINY, sweep_dirs
+from tests.conftest import DATA_ROOT, TINY, sweep_dirs
 
 BOTH = "logger=[mlflow,tensorboard]"
 MLFLOW_SETTINGS = {

@@ -12,19 +12,10 @@ from pathlib import Path
 
 from mnist_sweep import report
 from mnist_sweep.report.__main__ import main
-from tests.conftest import QUICK
+from tests.conftest import TINY, sweep_dirs
 
-# QUICK on a 512-image slice; batches of 64 keep eight steps an epoch for the one-cycle schedule.
-TINY = [o for o in QUICK if not o.startswith(("data.train_subset=", "trainer.batch_size="))] + [
-    "data.train_subset=512",
-    "trainer.batch_size=64",
-]
 WIDE = "[64,64,64,64,64,64]"
 LEAN_WIDTHS = "[8,16,16,16,16,16]"
-
-
-def sweep_dirs(root: Path) -> list[Path]:
-    return sorted(p.parent for p in root.glob("multirun/*/*/multirun.yaml"))
 
 
 def leaderboard(sweep_dir: Path) -> list[dict[str, str]]:
