@@ -263,19 +263,24 @@ def time_to_target(
 
 
 def from_runs(name: str, sweep: Path) -> dict:
-    """A row for preset ``name`` from finished runs below ``sweep`` (e.g. a confirmation's), each
-    checked to have trained exactly the preset's recipe."""
-    runs = []
+    """A row for preset ``name`` (``default``: no preset) from finished runs below ``sweep`` (e.g.
+    a confirmation's), each checked to have trained exactly the preset's recipe; a precision
+    asked for explicitly is allowed and shown in the row."""
+    runs, asked = [], set()
+    preset = [] if name == "default" else [f"experiment={name}"]
     for metrics in sorted(sweep.glob("*/metrics.json")):
         record = RunRecord.read(metrics.parent)
         trained = to_plain(OmegaConf.load(metrics.parent / ".hydra" / "config.yaml"))
-        expected = compose_config([f"experiment={name}", f"trainer.seed={record.seed}"])
+        precision = f"device.precision={trained['device']['precision']}"
+        expected = compose_config([*preset, f"trainer.seed={record.seed}", precision])
         if recipe(trained) != recipe(expected):
-            sys.exit(f"{metrics.parent} did not train experiment={name}'s recipe.")
+            sys.exit(f"{metrics.parent} did not train {name}'s recipe.")
         runs.append({k: getattr(record, k) for k in RECORDED} | {"seed": record.seed})
+        asked.add(precision)
     if not runs:
         sys.exit(f"{sweep} holds no finished run.")
-    return summarise(name, runs, []) | {"from_runs": str(sweep), "threads": record.threads}
+    shown = sorted(asked - {"device.precision=auto"})
+    return summarise(name, runs, shown) | {"from_runs": str(sweep), "threads": record.threads}
 
 
 def seed_list(seeds: list[int]) -> str:

@@ -344,3 +344,23 @@ def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_escaped(tmp_path
     assert table[-1]["detail"] == "'=1+1 cmd"
     assert all(not r[c].startswith("'") for r in table for c in ("params", "epochs", "run"))
     assert runs_table.spreadsheet_safe(-1.5) == -1.5 and runs_table.spreadsheet_safe("-1") == "'-1"
+
+
+def test_runs_from_two_machines_show_their_precision_and_cpu_in_the_table_and_csv(tmp_path):
+    jobs = {
+        0: {
+            "precision": "auto",
+            "precision_used": "bf16",
+            "cpu": "Xeon",
+            "cpu_capability": "AVX512",
+        },
+        1: {"precision": "auto", "precision_used": "fp32", "cpu": "EPYC", "cpu_capability": "AVX2"},
+        2: {"precision_used": "bf16", "gpu": "NVIDIA H200", "cpu": "Xeon"},
+        3: {},  # a run that recorded none of it
+    }
+    sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", jobs)
+    page = report.write_leaderboard(sweep_dir, run_reports=False)
+    machines = ["bf16 · Xeon · AVX512", "fp32 · EPYC · AVX2", "bf16 · NVIDIA H200", ""]
+    assert page_data(page)["rows"]["machine"] == machines
+    table = list(csv.DictReader((sweep_dir / report.LEADERBOARD_CSV).open(newline="")))
+    assert [r["machine"] for r in table] == machines
