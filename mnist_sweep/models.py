@@ -1,7 +1,9 @@
 """One parametric family of small convnets, and its parameter count computed from config alone.
 
-A network is a list of blocks. Each block is a run of convs (conv → BatchNorm → ReLU), then an
-optional Dropout2d and an optional 2x2 max-pool. With ``pool_before_bn`` a block pools straight
+A network is a list of blocks. Each block is a run of convs (conv → BatchNorm → ReLU, or
+conv → ReLU → BatchNorm with ``bn_after_relu``), then an optional Dropout2d and an optional 2x2
+max-pool. Kernels are per conv; padding is per block, or per conv (e.g. 0 for a 1x1 conv inside a
+padded block). With ``pool_before_bn`` a block pools straight
 after its last conv, before that conv's BatchNorm and ReLU: ReLU commutes with max-pooling, and
 BatchNorm nearly does, so the block computes almost the same function while normalising a quarter
 of the values (on two CPU cores, BatchNorm over 8 channels at 28x28 costs as much as the conv).
@@ -21,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mnist_sweep.checks import choice, is_int, is_number
+from mnist_sweep.checks import choice, flag, is_int, is_number
 from mnist_sweep.engine import build
 from mnist_sweep.errors import ConfigError
 
@@ -56,6 +58,7 @@ class Arch:
     dropout: tuple[float, ...]
     head: str
     conv_bias: bool
+    bn_after_relu: bool = False
     in_channels: int = 1
     image_size: int = 28
     num_classes: int = 10
@@ -95,7 +98,18 @@ def parse(model_cfg: Mapping) -> Arch:
     kernels = _expand(cfg.get("kernels", 3), len(widths), "kernels", "conv")
     if not all(k in KERNELS for k in kernels):
         raise ConfigError(f"model.kernels={list(kernels)} must each be one of {KERNELS}.")
-    padding = _expand(cfg.get("padding", 1), n_blocks, "padding", "block")
+    padding = cfg.get("padding", 1)
+    if not isinstance(padding, Sequence) or isinstance(padding, str):
+        padding = (padding,) * len(widths)
+    elif len(padding) == n_blocks:  # one value per block, given to each of its convs
+        padding = tuple(p for p, n in zip(padding, blocks, strict=True) for _ in range(n))
+    elif len(padding) != len(widths):
+        raise ConfigError(
+            f"model.padding={list(padding)} has {len(padding)} entries but the model has "
+            f"{n_blocks} blocks and {len(widths)} convs; give one value per block, one per conv, "
+            "or a single value for all of them."
+        )
+    padding = tuple(padding)
     if not all(is_int(p) and p >= 0 for p in padding):
         raise ConfigError(f"model.padding={list(padding)} must be integers >= 0.")
     pool = tuple(bool(p) for p in _expand(cfg.get("pool", True), n_blocks, "pool", "block"))
@@ -112,6 +126,8 @@ def parse(model_cfg: Mapping) -> Arch:
         raise ConfigError(f"model.dropout={list(dropout)} must hold numbers in [0, 1).")
     head = cfg.get("head", "flatten")
     choice("model.head", head, HEADS)
+    for key in ("conv_bias", "bn_after_relu"):
+        flag(f"model.{key}", cfg.get(key, key == "conv_bias"))
     return Arch(
         widths=tuple(widths),
         kernels=kernels,
@@ -121,7 +137,8 @@ def parse(model_cfg: Mapping) -> Arch:
         pool_before_bn=early,
         dropout=tuple(float(p) for p in dropout),
         head=head,
-        conv_bias=bool(cfg.get("conv_bias", True)),
+        conv_bias=cfg.get("conv_bias", True),
+        bn_after_relu=cfg.get("bn_after_relu", False),
         **{k: int(cfg[k]) for k in ("in_channels", "image_size", "num_classes") if k in cfg},
     )
 
@@ -143,7 +160,7 @@ def layers(arch: Arch) -> list[Layer]:
 
     for b, n_convs in enumerate(arch.blocks):
         for j in range(n_convs):
-            k, w, pad = arch.kernels[i], arch.widths[i], arch.padding[b]
+            k, w, pad = arch.kernels[i], arch.widths[i], arch.padding[i]
             size += 2 * pad - k + 1
             if size < 1:
                 raise ConfigError(
@@ -163,7 +180,8 @@ def layers(arch: Arch) -> list[Layer]:
             c, i = w, i + 1
             if arch.pool_before_bn[b] and j == n_convs - 1:
                 pool(b)
-            rows.append(Layer(f"batchnorm{i}", (w, size, size), 2 * w, op=("batchnorm", w)))
+            norm = ("batchnorm", w, arch.bn_after_relu)
+            rows.append(Layer(f"batchnorm{i}", (w, size, size), 2 * w, op=norm))
         if arch.dropout[b]:
             p = arch.dropout[b]
             rows.append(Layer(f"dropout2d {p:g}", (c, size, size), 0, op=("dropout", p)))
@@ -200,13 +218,16 @@ def layers(arch: Arch) -> list[Layer]:
 
 
 def _modules(layer: Layer) -> list[nn.Module]:
-    """The torch modules of one table row (a BatchNorm row is BatchNorm, then ReLU)."""
+    """The torch modules of one table row (a BatchNorm row is BatchNorm and ReLU, in the order
+    ``bn_after_relu`` sets)."""
     kind, *args = layer.op
     if kind == "conv":
         c, w, k, pad, bias = args
         return [nn.Conv2d(c, w, k, padding=pad, bias=bias)]
     if kind == "batchnorm":
-        return [nn.BatchNorm2d(*args), nn.ReLU(inplace=True)]
+        w, after_relu = args
+        pair = [nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+        return pair[::-1] if after_relu else pair
     if kind == "maxpool":
         return [nn.MaxPool2d(2)]
     if kind == "dropout":
