@@ -150,7 +150,8 @@ def _train(
     torch.manual_seed(trainer["seed"])
     model = engine.build("model", plain["model"], allowed=plain["allowed_targets"]).to(device)
     record.params = models.trainable_params(model)
-    background = -data_cfg["mean"] / data_cfg["std"]
+    background = -data_cfg["mean"] / data_cfg["std"]  # pixels 0 and 1, normalized
+    white = (1 - data_cfg["mean"]) / data_cfg["std"]
 
     def progress(row: dict[str, float]) -> bool:
         line = (
@@ -169,7 +170,7 @@ def _train(
         splits,
         optim_cfg=plain["optim"],
         sched_cfg=plain["sched"],
-        augment=Augment(plain.get("aug"), background),
+        augment=Augment(plain.get("aug"), background, white),
         epochs=trainer["epochs"],
         batch_size=trainer["batch_size"],
         label_smoothing=trainer["label_smoothing"],
