@@ -26,23 +26,11 @@ from torch.nn import functional as F
 from mnist_sweep.checks import choice, flag, is_int, is_number
 from mnist_sweep.engine import build
 from mnist_sweep.errors import ConfigError
+from mnist_sweep.table import Layer, traced
 
 NATIVE = "mnist_sweep.models.ConvNet"  # the family below; any other _target_ is a user's module
 HEADS = ("flatten", "gap", "conv1x1")
 KERNELS = (1, 3, 5)
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One row of the architecture table: a layer, its output shape (C, H, W), parameters and
-    multiply-adds, and ``op``, what ``ConvNet`` builds for it (the table is the only walk of the
-    block grammar, so the table and the module cannot disagree)."""
-
-    name: str
-    out_shape: tuple[int, ...]
-    params: int
-    macs: int = 0
-    op: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -246,62 +234,11 @@ def is_native(model_cfg: Mapping) -> bool:
 
 def describe(model_cfg: Mapping, allowed: Sequence[str] = ()) -> list[Layer]:
     """The architecture table of the model a config names, without training it: from the block
-    grammar for ConvNet, else from the user's module itself, built on the ``meta`` device (no
-    memory for weights) and traced with one meta image for the output shapes."""
+    grammar for ConvNet, else from the user's module itself, traced on the ``meta`` device
+    (``table.traced``)."""
     if is_native(model_cfg):
         return layers(parse(model_cfg))
-    with torch.device("meta"):
-        module = build("model", dict(model_cfg), allowed=allowed)
-    if not isinstance(module, nn.Module):
-        raise ConfigError(f"model._target_={model_cfg['_target_']!r} did not build an nn.Module.")
-    shapes: dict[str, tuple[int, ...]] = {}
-    order: list[str] = []
-
-    def hook(name: str):
-        def record(_: nn.Module, __: object, out: object) -> None:
-            if isinstance(out, torch.Tensor) and name not in shapes:
-                shapes[name] = tuple(out.shape[1:])
-                order.append(name)
-
-        return record
-
-    named = dict(module.named_modules())
-    handles = [m.register_forward_hook(hook(n)) for n, m in named.items() if n]
-    try:
-        module(torch.zeros(1, 1, 28, 28, device="meta"))
-    except Exception as exc:  # shapes that do not fit MNIST images
-        raise ConfigError(
-            f"model._target_={model_cfg['_target_']!r} cannot take a 1x28x28 MNIST image: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
-    finally:
-        for handle in handles:
-            handle.remove()
-    owning = [n for n, m in named.items() if any(True for _ in m.parameters(recurse=False))]
-    rows = []
-    for name in order + [n for n in owning if n not in shapes]:
-        m = named[name]
-        own = sum(p.numel() for p in m.parameters(recurse=False) if p.requires_grad)
-        if not own and list(m.children()):
-            continue  # a container: its children have their own rows
-        shape = shapes.get(name, ())
-        rows.append(Layer(f"{name} ({type(m).__name__})", shape, own, _macs(m, shape)))
-    rows += [
-        Layer(f"(own parameters) {type(module).__name__}", (), own, 0)
-        for own in [sum(p.numel() for p in module.parameters(recurse=False) if p.requires_grad)]
-        if own
-    ]
-    return rows
-
-
-def _macs(module: nn.Module, out_shape: tuple[int, ...]) -> int:
-    """Multiply-adds of one image through a user's conv or linear layer (0 for the others)."""
-    if isinstance(module, nn.Conv2d) and len(out_shape) == 3:
-        k = module.kernel_size[0] * module.kernel_size[1]
-        return out_shape[0] * out_shape[1] * out_shape[2] * module.in_channels // module.groups * k
-    if isinstance(module, nn.Linear):
-        return module.in_features * module.out_features
-    return 0
+    return traced(model_cfg, allowed)
 
 
 def count_params(model_cfg: Mapping, allowed: Sequence[str] = ()) -> int:
