@@ -35,7 +35,7 @@ KERNELS = (1, 3, 5)
 
 @dataclass(frozen=True)
 class Arch:
-    """A validated architecture: per-conv widths and kernels, per-block settings."""
+    """A validated architecture: per-conv widths, kernels and padding, per-block settings."""
 
     widths: tuple[int, ...]
     kernels: tuple[int, ...]
