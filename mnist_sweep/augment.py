@@ -3,6 +3,8 @@
 ``cfg.aug`` maps transform names to their settings, e.g. ``{rotate: {degrees: 20}}``; several can
 be combined. Flips are exact tensor flips; rotation and affine settings are folded into one 2x3
 matrix per sample and applied with a single ``grid_sample`` call, on the batch's own device.
+``intensity`` comes last: per image, pixel values p in [0, 1] become clamp(p·c + b, 0, 1), with c
+uniform in [1 - contrast, 1 + contrast] and b in [-brightness, brightness].
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ TRANSFORMS = {
     "affine": {"degrees", "translate", "scale", "shear"},
     "hflip": {"p"},
     "vflip": {"p"},
+    "intensity": {"brightness", "contrast"},
 }
 
 
@@ -48,20 +51,25 @@ def _check(name: str, params: dict) -> None:
                 raise refuse(f"aug.{name}.{key}", value, "a pair [tx, ty] of fractions in [0, 1]")
             if key == "scale" and not (ok and 0 < pair[0] <= pair[1]):
                 raise refuse(f"aug.{name}.{key}", value, "a pair [lo, hi] with 0 < lo <= hi")
-        elif key == "p":
+        elif key in ("p", "brightness", "contrast"):
             number(f"aug.{name}.{key}", value, 0, 1)
         else:
             number(f"aug.{name}.{key}", value, 0, 180)
 
 
 class Augment:
-    """Callable ``(x, generator) -> x'`` built from the ``aug`` config group."""
+    """Callable ``(x, generator) -> x'`` built from the ``aug`` config group. ``background`` and
+    ``white`` are the normalized values of pixels 0 and 1 (``white`` defaults to background + 1,
+    for images that are not normalized)."""
 
-    def __init__(self, aug_cfg: Mapping | None, background: float) -> None:
+    def __init__(
+        self, aug_cfg: Mapping | None, background: float, white: float | None = None
+    ) -> None:
         self.cfg = {name: dict(params or {}) for name, params in dict(aug_cfg or {}).items()}
         for name, params in self.cfg.items():
             _check(name, params)
         self.background = background
+        self.white = background + 1 if white is None else white
         self.geometric = any(name in self.cfg for name in ("rotate", "affine"))
 
     def __bool__(self) -> bool:
@@ -73,12 +81,23 @@ class Augment:
             if name in self.cfg:
                 flip = torch.rand(n, generator=g, device=dev) < self.cfg[name]["p"]
                 x = torch.where(flip.view(-1, 1, 1, 1), x.flip(dim), x)
-        if not self.geometric:
-            return x
-        theta = self._matrices(n, g, dev).to(x.dtype)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        shifted = F.grid_sample(x - self.background, grid, align_corners=False)
-        return shifted + self.background
+        if self.geometric:
+            theta = self._matrices(n, g, dev).to(x.dtype)
+            grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+            x = F.grid_sample(x - self.background, grid, align_corners=False) + self.background
+        if "intensity" in self.cfg:
+            x = self._intensity(x, g)
+        return x
+
+    def _intensity(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """Per image: contrast scales the ink about black, brightness adds to every pixel, then
+        the values are clamped to the pixel range [0, 1]."""
+        n, dev, s = x.shape[0], x.device, self.cfg["intensity"]
+        c, b = float(s["contrast"]), float(s["brightness"])
+        gain = _uniform(n, 1 - c, 1 + c, g, dev).to(x.dtype).view(-1, 1, 1, 1)
+        offset = _uniform(n, -b, b, g, dev).to(x.dtype).view(-1, 1, 1, 1)
+        out = (x - self.background) * gain + offset * (self.white - self.background)
+        return (out + self.background).clamp(self.background, self.white)
 
     def _matrices(self, n: int, g: torch.Generator, dev: torch.device) -> torch.Tensor:
         """One 2x3 sampling matrix per image: rotation · shear · 1/scale, plus translation."""

@@ -82,9 +82,21 @@ def constant(optimizer: Optimizer, steps_per_epoch: int, epochs: int) -> LRSched
 
 
 def step(
-    optimizer: Optimizer, steps_per_epoch: int, epochs: int, step_epochs: int, gamma: float
+    optimizer: Optimizer,
+    steps_per_epoch: int,
+    epochs: int,
+    step_epochs: int,
+    gamma: float,
+    warmup_epochs: float = 0.0,
 ) -> LRScheduler:
-    return torch.optim.lr_scheduler.StepLR(optimizer, step_epochs * steps_per_epoch, gamma)
+    """A linear warm-up to the optimizer's learning rate (the peak), then a multiplication by
+    ``gamma`` every ``step_epochs`` epochs after the warm-up."""
+    warm, every = int(warmup_epochs * steps_per_epoch), step_epochs * steps_per_epoch
+
+    def factor(s: int) -> float:
+        return (s + 1) / warm if s < warm else gamma ** ((s - warm) // every)
+
+    return LambdaLR(optimizer, factor)
 
 
 def onecycle(

@@ -1,7 +1,9 @@
 """One parametric family of small convnets, and its parameter count computed from config alone.
 
-A network is a list of blocks. Each block is a run of convs (conv → BatchNorm → ReLU), then an
-optional Dropout2d and an optional 2x2 max-pool. With ``pool_before_bn`` a block pools straight
+A network is a list of blocks. Each block is a run of convs (conv → BatchNorm → ReLU, or
+conv → ReLU → BatchNorm with ``bn_after_relu``), then an optional Dropout2d and an optional 2x2
+max-pool. Kernels are per conv; padding is per block, or per conv (e.g. 0 for a 1x1 conv inside a
+padded block). With ``pool_before_bn`` a block pools straight
 after its last conv, before that conv's BatchNorm and ReLU: ReLU commutes with max-pooling, and
 BatchNorm nearly does, so the block computes almost the same function while normalising a quarter
 of the values (on two CPU cores, BatchNorm over 8 channels at 28x28 costs as much as the conv).
@@ -21,9 +23,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mnist_sweep.checks import choice, is_int, is_number
+from mnist_sweep.checks import choice, flag, is_int, is_number
 from mnist_sweep.engine import build
 from mnist_sweep.errors import ConfigError
+from mnist_sweep.table import Layer, traced
 
 NATIVE = "mnist_sweep.models.ConvNet"  # the family below; any other _target_ is a user's module
 HEADS = ("flatten", "gap", "conv1x1")
@@ -31,21 +34,8 @@ KERNELS = (1, 3, 5)
 
 
 @dataclass(frozen=True)
-class Layer:
-    """One row of the architecture table: a layer, its output shape (C, H, W), parameters and
-    multiply-adds, and ``op``, what ``ConvNet`` builds for it (the table is the only walk of the
-    block grammar, so the table and the module cannot disagree)."""
-
-    name: str
-    out_shape: tuple[int, ...]
-    params: int
-    macs: int = 0
-    op: tuple = ()
-
-
-@dataclass(frozen=True)
 class Arch:
-    """A validated architecture: per-conv widths and kernels, per-block settings."""
+    """A validated architecture: per-conv widths, kernels and padding, per-block settings."""
 
     widths: tuple[int, ...]
     kernels: tuple[int, ...]
@@ -56,6 +46,7 @@ class Arch:
     dropout: tuple[float, ...]
     head: str
     conv_bias: bool
+    bn_after_relu: bool = False
     in_channels: int = 1
     image_size: int = 28
     num_classes: int = 10
@@ -95,7 +86,18 @@ def parse(model_cfg: Mapping) -> Arch:
     kernels = _expand(cfg.get("kernels", 3), len(widths), "kernels", "conv")
     if not all(k in KERNELS for k in kernels):
         raise ConfigError(f"model.kernels={list(kernels)} must each be one of {KERNELS}.")
-    padding = _expand(cfg.get("padding", 1), n_blocks, "padding", "block")
+    padding = cfg.get("padding", 1)
+    if not isinstance(padding, Sequence) or isinstance(padding, str):
+        padding = (padding,) * len(widths)
+    elif len(padding) == n_blocks:  # one value per block, given to each of its convs
+        padding = tuple(p for p, n in zip(padding, blocks, strict=True) for _ in range(n))
+    elif len(padding) != len(widths):
+        raise ConfigError(
+            f"model.padding={list(padding)} has {len(padding)} entries but the model has "
+            f"{n_blocks} blocks and {len(widths)} convs; give one value per block, one per conv, "
+            "or a single value for all of them."
+        )
+    padding = tuple(padding)
     if not all(is_int(p) and p >= 0 for p in padding):
         raise ConfigError(f"model.padding={list(padding)} must be integers >= 0.")
     pool = tuple(bool(p) for p in _expand(cfg.get("pool", True), n_blocks, "pool", "block"))
@@ -112,6 +114,8 @@ def parse(model_cfg: Mapping) -> Arch:
         raise ConfigError(f"model.dropout={list(dropout)} must hold numbers in [0, 1).")
     head = cfg.get("head", "flatten")
     choice("model.head", head, HEADS)
+    for key in ("conv_bias", "bn_after_relu"):
+        flag(f"model.{key}", cfg.get(key, key == "conv_bias"))
     return Arch(
         widths=tuple(widths),
         kernels=kernels,
@@ -121,7 +125,8 @@ def parse(model_cfg: Mapping) -> Arch:
         pool_before_bn=early,
         dropout=tuple(float(p) for p in dropout),
         head=head,
-        conv_bias=bool(cfg.get("conv_bias", True)),
+        conv_bias=cfg.get("conv_bias", True),
+        bn_after_relu=cfg.get("bn_after_relu", False),
         **{k: int(cfg[k]) for k in ("in_channels", "image_size", "num_classes") if k in cfg},
     )
 
@@ -143,7 +148,7 @@ def layers(arch: Arch) -> list[Layer]:
 
     for b, n_convs in enumerate(arch.blocks):
         for j in range(n_convs):
-            k, w, pad = arch.kernels[i], arch.widths[i], arch.padding[b]
+            k, w, pad = arch.kernels[i], arch.widths[i], arch.padding[i]
             size += 2 * pad - k + 1
             if size < 1:
                 raise ConfigError(
@@ -163,7 +168,8 @@ def layers(arch: Arch) -> list[Layer]:
             c, i = w, i + 1
             if arch.pool_before_bn[b] and j == n_convs - 1:
                 pool(b)
-            rows.append(Layer(f"batchnorm{i}", (w, size, size), 2 * w, op=("batchnorm", w)))
+            norm = ("batchnorm", w, arch.bn_after_relu)
+            rows.append(Layer(f"batchnorm{i}", (w, size, size), 2 * w, op=norm))
         if arch.dropout[b]:
             p = arch.dropout[b]
             rows.append(Layer(f"dropout2d {p:g}", (c, size, size), 0, op=("dropout", p)))
@@ -200,13 +206,16 @@ def layers(arch: Arch) -> list[Layer]:
 
 
 def _modules(layer: Layer) -> list[nn.Module]:
-    """The torch modules of one table row (a BatchNorm row is BatchNorm, then ReLU)."""
+    """The torch modules of one table row (a BatchNorm row is BatchNorm and ReLU, in the order
+    ``bn_after_relu`` sets)."""
     kind, *args = layer.op
     if kind == "conv":
         c, w, k, pad, bias = args
         return [nn.Conv2d(c, w, k, padding=pad, bias=bias)]
     if kind == "batchnorm":
-        return [nn.BatchNorm2d(*args), nn.ReLU(inplace=True)]
+        w, after_relu = args
+        pair = [nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+        return pair[::-1] if after_relu else pair
     if kind == "maxpool":
         return [nn.MaxPool2d(2)]
     if kind == "dropout":
@@ -225,62 +234,11 @@ def is_native(model_cfg: Mapping) -> bool:
 
 def describe(model_cfg: Mapping, allowed: Sequence[str] = ()) -> list[Layer]:
     """The architecture table of the model a config names, without training it: from the block
-    grammar for ConvNet, else from the user's module itself, built on the ``meta`` device (no
-    memory for weights) and traced with one meta image for the output shapes."""
+    grammar for ConvNet, else from the user's module itself, traced on the ``meta`` device
+    (``table.traced``)."""
     if is_native(model_cfg):
         return layers(parse(model_cfg))
-    with torch.device("meta"):
-        module = build("model", dict(model_cfg), allowed=allowed)
-    if not isinstance(module, nn.Module):
-        raise ConfigError(f"model._target_={model_cfg['_target_']!r} did not build an nn.Module.")
-    shapes: dict[str, tuple[int, ...]] = {}
-    order: list[str] = []
-
-    def hook(name: str):
-        def record(_: nn.Module, __: object, out: object) -> None:
-            if isinstance(out, torch.Tensor) and name not in shapes:
-                shapes[name] = tuple(out.shape[1:])
-                order.append(name)
-
-        return record
-
-    named = dict(module.named_modules())
-    handles = [m.register_forward_hook(hook(n)) for n, m in named.items() if n]
-    try:
-        module(torch.zeros(1, 1, 28, 28, device="meta"))
-    except Exception as exc:  # shapes that do not fit MNIST images
-        raise ConfigError(
-            f"model._target_={model_cfg['_target_']!r} cannot take a 1x28x28 MNIST image: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
-    finally:
-        for handle in handles:
-            handle.remove()
-    owning = [n for n, m in named.items() if any(True for _ in m.parameters(recurse=False))]
-    rows = []
-    for name in order + [n for n in owning if n not in shapes]:
-        m = named[name]
-        own = sum(p.numel() for p in m.parameters(recurse=False) if p.requires_grad)
-        if not own and list(m.children()):
-            continue  # a container: its children have their own rows
-        shape = shapes.get(name, ())
-        rows.append(Layer(f"{name} ({type(m).__name__})", shape, own, _macs(m, shape)))
-    rows += [
-        Layer(f"(own parameters) {type(module).__name__}", (), own, 0)
-        for own in [sum(p.numel() for p in module.parameters(recurse=False) if p.requires_grad)]
-        if own
-    ]
-    return rows
-
-
-def _macs(module: nn.Module, out_shape: tuple[int, ...]) -> int:
-    """Multiply-adds of one image through a user's conv or linear layer (0 for the others)."""
-    if isinstance(module, nn.Conv2d) and len(out_shape) == 3:
-        k = module.kernel_size[0] * module.kernel_size[1]
-        return out_shape[0] * out_shape[1] * out_shape[2] * module.in_channels // module.groups * k
-    if isinstance(module, nn.Linear):
-        return module.in_features * module.out_features
-    return 0
+    return traced(model_cfg, allowed)
 
 
 def count_params(model_cfg: Mapping, allowed: Sequence[str] = ()) -> int:

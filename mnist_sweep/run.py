@@ -172,7 +172,8 @@ def _train(
         record.bf16_speedup = round(probe.bf16_speedup, 3)
     for key, value in machine.describe(device).items():
         setattr(record, key, value)
-    background = -data_cfg["mean"] / data_cfg["std"]
+    background = -data_cfg["mean"] / data_cfg["std"]  # pixels 0 and 1, normalized
+    white = (1 - data_cfg["mean"]) / data_cfg["std"]
     done: list[dict[str, float]] = []  # the finished epochs: on disk after each, to survive a stop
 
     def progress(row: dict[str, float]) -> bool:
@@ -198,7 +199,7 @@ def _train(
         splits,
         optim_cfg=plain["optim"],
         sched_cfg=plain["sched"],
-        augment=Augment(plain.get("aug"), background),
+        augment=Augment(plain.get("aug"), background, white),
         epochs=trainer["epochs"],
         batch_size=trainer["batch_size"],
         label_smoothing=trainer["label_smoothing"],

@@ -8,9 +8,11 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import optuna
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
@@ -145,3 +147,34 @@ def cli(mnist_root: Path, tmp_path: Path) -> Callable[..., subprocess.CompletedP
         return run_module("mnist_sweep", *args, cwd=tmp_path, timeout=timeout)
 
     return _run
+
+
+def compose_search(preset: str, *overrides: str, hydra: bool = False) -> DictConfig:
+    """The config of ``hparams_search=PRESET`` with ``overrides``, as a trial would compose it."""
+    with initialize_config_dir(config_dir=str(CONF)):
+        return compose(
+            "config", overrides=[f"hparams_search={preset}", *overrides], return_hydra_config=hydra
+        )
+
+
+def search_space(preset: str) -> dict[str, optuna.distributions.BaseDistribution]:
+    """The Optuna distributions of a search preset's ``hydra.sweeper.params``."""
+    from mnist_sweep.search import parse_space  # the sweeper, only for the tests that search
+
+    params = compose_search(preset, hydra=True).hydra.sweeper.params
+    space, _, _ = parse_space([f"{k}={v}" for k, v in params.items()])
+    return space
+
+
+def random_points(preset: str, n: int) -> list[dict[str, object]]:
+    """``n`` points of a search preset's space drawn by a seeded random sampler."""
+    space = search_space(preset)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [study.ask(fixed_distributions=space).params for _ in range(n)]
+
+
+def as_overrides(point: dict[str, object]) -> list[str]:
+    """A sampled point as the ``key=value`` overrides a trial's job receives."""
+    return [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in point.items()]

@@ -3,20 +3,17 @@ trains (or refused for shapes that do not work), and trains."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
-import optuna
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from mnist_sweep import models
 from mnist_sweep.config import validate
 from mnist_sweep.errors import ConfigError
 from mnist_sweep.run import execute
-from mnist_sweep.search import lowest, parse_space
-from tests.conftest import CONF
+from mnist_sweep.search import lowest
+from tests.conftest import as_overrides, compose_search, random_points, search_space
 
 SLICE = [
     "data.train_subset=320",
@@ -28,34 +25,18 @@ SLICE = [
 ]
 
 
-def compose_arch(*overrides: str, hydra: bool = False):
-    with initialize_config_dir(config_dir=str(CONF)):
-        return compose(
-            "config", overrides=["hparams_search=arch", *overrides], return_hydra_config=hydra
-        )
-
-
-def arch_space() -> dict[str, optuna.distributions.BaseDistribution]:
-    params = compose_arch(hydra=True).hydra.sweeper.params
-    space, _, _ = parse_space([f"{k}={v}" for k, v in params.items()])
-    return space
+def compose_arch(*overrides: str):
+    return compose_search("arch", *overrides)
 
 
 def sampled_points(n: int) -> list[dict[str, object]]:
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return [study.ask(fixed_distributions=arch_space()).params for _ in range(n)]
-
-
-def overrides(point: dict[str, object]) -> list[str]:
-    return [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in point.items()]
+    return random_points("arch", n)
 
 
 def test_every_sampled_point_composes_and_is_counted_or_refused_before_training():
     counted = 0
     for point in sampled_points(40):
-        plain = validate(compose_arch(*overrides(point)))
+        plain = validate(compose_arch(*as_overrides(point)))
         assert len(plain["model"]["blocks"]) == point["search.blocks"]
         assert len(plain["model"]["widths"]) == sum(plain["model"]["blocks"])
         try:
@@ -69,14 +50,14 @@ def test_every_sampled_point_composes_and_is_counted_or_refused_before_training(
 
 
 def test_the_smallest_point_fits_a_5000_parameter_budget():
-    smallest = validate(compose_arch(*overrides(lowest(arch_space()))))
+    smallest = validate(compose_arch(*as_overrides(lowest(search_space("arch")))))
     assert models.count_params(smallest["model"]) < 5000
 
 
 def fits(point: dict[str, object]) -> bool:
     """The point builds and is within the default parameter budget."""
     try:
-        return models.count_params(validate(compose_arch(*overrides(point)))["model"]) <= 20_000
+        return models.count_params(validate(compose_arch(*as_overrides(point)))["model"]) <= 20_000
     except ConfigError:
         return False
 
@@ -84,7 +65,7 @@ def fits(point: dict[str, object]) -> bool:
 @pytest.mark.parametrize("head", ["gap", "conv1x1", "flatten"])
 def test_sampled_architectures_train_on_a_slice(mnist_root, tmp_path, head):
     point = next(p for p in sampled_points(60) if p["search.head"] == head and fits(p))
-    cfg = compose_arch(*overrides(point), *SLICE, f"data.root={mnist_root}")
+    cfg = compose_arch(*as_overrides(point), *SLICE, f"data.root={mnist_root}")
     record = execute(cfg, Path(tmp_path) / "run")
     assert record.status == "completed" and 0 <= record.val_acc <= 1
     assert record.params == models.count_params(OmegaConf.to_container(cfg.model, resolve=True))

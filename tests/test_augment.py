@@ -86,3 +86,54 @@ def test_bad_augmentation_settings_are_refused_by_name(cfg, message):
     with pytest.raises(ConfigError) as err:
         Augment(cfg, BG)
     assert message in str(err.value)
+
+
+WHITE = (1 - 0.1307) / 0.3081  # pixel 1 under the normalization whose pixel 0 is BG
+
+
+def pixels(n: int = 16) -> torch.Tensor:
+    """Normalized images whose pixels lie in [0, 1], the range intensity keeps."""
+    return BG + torch.rand(n, 1, 28, 28, generator=gen(1)) * (WHITE - BG)
+
+
+def test_intensity_at_zero_strength_is_identity():
+    x = pixels()
+    out = Augment({"intensity": {"brightness": 0, "contrast": 0}}, BG, WHITE)(x, gen())
+    assert torch.allclose(out, x, atol=1e-5)
+
+
+def test_brightness_shifts_each_image_by_its_own_offset_within_the_setting():
+    x = BG + 0.5 * (WHITE - BG) * torch.ones(64, 1, 28, 28)  # mid-grey: no clamping
+    out = Augment({"intensity": {"brightness": 0.2, "contrast": 0}}, BG, WHITE)(x, gen())
+    offset = ((out - x) / (WHITE - BG)).flatten(1)
+    assert torch.allclose(offset, offset[:, :1].expand_as(offset), atol=1e-5)
+    assert offset.abs().max() <= 0.2 + 1e-5 and len(set(offset[:, 0].tolist())) == 64
+
+
+def test_contrast_keeps_black_black_and_values_stay_in_the_pixel_range():
+    blank = torch.full((8, 1, 28, 28), BG)
+    aug = Augment({"intensity": {"brightness": 0, "contrast": 0.5}}, BG, WHITE)
+    assert torch.allclose(aug(blank, gen()), blank, atol=1e-6)
+    out = Augment({"intensity": {"brightness": 0.5, "contrast": 0.5}}, BG, WHITE)(pixels(), gen())
+    assert out.min() >= BG - 1e-6 and out.max() <= WHITE + 1e-6
+
+
+def test_intensity_combines_with_affine_and_is_seeded():
+    aug = Augment({"affine": AFFINE, "intensity": {"brightness": 0.2, "contrast": 0.2}}, BG, WHITE)
+    x = pixels()
+    assert torch.equal(aug(x, gen(3)), aug(x, gen(3)))
+    assert not torch.equal(aug(x, gen(3)), aug(x, gen(4)))
+
+
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        ({"intensity": {"brightness": 1.5, "contrast": 0.2}}, "aug.intensity.brightness=1.5"),
+        ({"intensity": {"brightness": 0.2, "contrast": -1}}, "aug.intensity.contrast=-1"),
+        ({"intensity": {"brightness": 0.2}}, "misses ['contrast']"),
+    ],
+)
+def test_bad_intensity_settings_are_refused_by_name(cfg, message):
+    with pytest.raises(ConfigError) as err:
+        Augment(cfg, BG, WHITE)
+    assert message in str(err.value)

@@ -80,6 +80,7 @@ def test_search_found_presets_fit_the_budget_and_state_their_count(make_cfg, pre
         ("aug=rotate aug.rotate.degrees=abc", "aug.rotate.degrees='abc'"),
         ("aug=rotate +aug.rotate.angle=3", "aug.rotate has unknown setting(s) ['angle']"),
         ("aug=affine aug.affine.scale=[1.2,0.8]", "aug.affine.scale=[1.2, 0.8]"),
+        ("aug=intensity aug.intensity.brightness=2", "aug.intensity.brightness=2"),
         ("sched.pct_start=lots", "sched.pct_start='lots'"),
         ("budget.max_params=-1", "budget.max_params=-1"),
         ("budget.target_acc=99.4", "budget.target_acc=99.4"),

@@ -127,3 +127,23 @@ def test_a_run_stopped_between_test_epochs_still_ends_with_a_test_evaluation():
     history = fit("none", val=True, epochs=3, test_every=0, on_epoch=lambda row: True)
     assert history.stopped and len(history.rows) == 1
     assert "test_acc" in history.rows[0] and history.test is not None
+
+
+def test_step_schedule_warms_up_to_the_peak_then_steps_down_by_gamma():
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    sched = engine.step(
+        optimizer, steps_per_epoch=2, epochs=5, step_epochs=2, gamma=0.1, warmup_epochs=1
+    )
+    lrs = []
+    for _ in range(10):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        sched.step()
+    assert lrs == pytest.approx([0.05, 0.1, 0.1, 0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.01])
+
+
+@pytest.mark.parametrize("optim", ["sgd", "adam", "adamw", "adagrad"])
+def test_every_optimizer_option_trains(optim):
+    optim_cfg = OmegaConf.to_container(OmegaConf.load(CONF / "optim" / f"{optim}.yaml"))
+    history = fit("none", epochs=1, optim_cfg=optim_cfg)
+    assert len(history.rows) == 1 and history.rows[0]["train_loss"] > 0

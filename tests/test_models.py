@@ -131,3 +131,37 @@ def test_saved_model_reloads_with_identical_outputs(tmp_path):
     again = models.load(tmp_path / "model.pt")
     x = torch.randn(4, 1, 28, 28)
     assert torch.equal(model(x), again(x))
+
+
+def test_padding_per_conv_equals_padding_per_block_when_each_conv_gets_its_blocks():
+    per_block = {**preset("seed_net"), "padding": [1, 1, 0]}
+    per_conv = {**preset("seed_net"), "padding": [1, 1, 1, 1, 0, 0, 0]}
+    assert models.layers(models.parse(per_block)) == models.layers(models.parse(per_conv))
+
+
+def test_a_one_by_one_conv_left_unpadded_inside_a_padded_block_keeps_the_map_size():
+    cfg = {"widths": [4, 8], "blocks": [2], "kernels": [3, 1], "padding": [1, 0], "pool": False}
+    rows = [r for r in models.layers(models.parse(cfg)) if r.name.startswith("conv")]
+    assert [r.out_shape for r in rows] == [(4, 28, 28), (8, 28, 28)]
+    assert models.count_params(cfg) == models.trainable_params(models.ConvNet(**cfg))
+
+
+def test_bn_after_relu_swaps_the_order_at_no_parameter_cost():
+    after = {**preset("seed_net"), "bn_after_relu": True}
+    names = [type(m).__name__ for m in models.ConvNet(**after).features[:3]]
+    assert names == ["Conv2d", "ReLU", "BatchNorm2d"]
+    assert models.count_params(after) == models.count_params(preset("seed_net"))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"padding": [1, 1, 0, 0]}, "one value per block, one per conv"),
+        ({"bn_after_relu": "yes"}, "model.bn_after_relu='yes'"),
+        ({"conv_bias": 1}, "model.conv_bias=1"),
+    ],
+)
+def test_bad_padding_lists_and_flags_are_refused_by_name(change, message):
+    with pytest.raises(ConfigError) as err:
+        models.count_params({**preset("seed_net"), **change})
+    assert message in str(err.value)

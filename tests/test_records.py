@@ -1,0 +1,115 @@
+"""hparams_search=records: the published reference layouts and recipes are points of its space,
+and every point composes, is counted before it trains and is refused over budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+
+from mnist_sweep import models
+from mnist_sweep.config import validate
+from mnist_sweep.errors import BudgetError, ConfigError
+from mnist_sweep.record import Budget
+from mnist_sweep.run import execute
+from mnist_sweep.search import lowest
+from tests.conftest import CONF, as_overrides, compose_search, random_points, search_space
+
+SLICE = [
+    "data.train_subset=320",
+    "data.val_size=500",
+    "trainer.epochs=1",
+    "trainer.batch_size=64",
+    "device=cpu",
+    "device.threads=1",
+]
+
+# The search values of each published layout and recipe (conf/model/ref*.yaml,
+# conf/experiment/ref*.yaml).
+REFERENCES = {
+    "ref3762": {
+        **{"search.blocks": 3, "search.c1": 3, "search.c2": 3, "search.c3": 3},
+        **{"search.w1": 4, "search.w2": 8, "search.w3": 8, "search.transition": False},
+        **{"search.pad_last": 1, "search.head": "gap", "search.dropout": 0.01},
+        **{"search.degrees": 10, "search.shift": 0.06, "search.scale": 0.1, "search.shear": 0},
+        **{"search.brightness": 0.2, "search.contrast": 0.0},
+        **{"optim": "sgd", "optim.lr": 0.1, "sched": "step"},
+        **{"trainer.batch_size": 32, "trainer.epochs": 15},
+    },
+    "ref9594": {
+        **{"search.blocks": 3, "search.c1": 1, "search.c2": 1, "search.c3": 1},
+        **{"search.w1": 8, "search.w2": 16, "search.w3": 16, "search.transition": True},
+        **{"search.pad_last": 0, "search.head": "flatten", "search.dropout": 0.0},
+        **{"search.degrees": 15, "search.shift": 0.0714, "search.scale": 0.0, "search.shear": 0},
+        **{"search.brightness": 0.0, "search.contrast": 0.0},
+        **{"optim": "adagrad", "optim.lr": 0.75, "sched": "onecycle"},
+        **{"trainer.batch_size": 128, "trainer.epochs": 10},
+    },
+}
+
+
+def inside(value: object, dist: BaseDistribution) -> bool:
+    if isinstance(dist, CategoricalDistribution):
+        return value in dist.choices
+    step = getattr(dist, "step", None)
+    on_grid = step is None or (value - dist.low) % step == 0
+    return dist.low <= value <= dist.high and on_grid
+
+
+@pytest.mark.parametrize("name", REFERENCES)
+def test_a_published_layout_and_recipe_is_a_point_of_the_space(make_cfg, name):
+    point, space = REFERENCES[name], search_space("records")
+    outside = {k: v for k, v in point.items() if not inside(v, space[k])}
+    assert not outside
+    plain = validate(compose_search("records", *as_overrides(point)))
+    layout = yaml.safe_load((CONF / "model" / f"{name}.yaml").read_text())
+    assert models.parse(plain["model"]) == models.parse(layout)
+    assert models.count_params(plain["model"]) == int(name.removeprefix("ref"))
+    recipe = validate(make_cfg(f"experiment={name}"))
+    for group, key in [("optim", "_target_"), ("optim", "lr"), ("sched", "_target_")]:
+        assert plain[group][key] == recipe[group][key]
+    assert plain["aug"]["affine"] == recipe["aug"]["affine"]
+    for key in ("batch_size", "epochs"):
+        assert plain["trainer"][key] == recipe["trainer"][key]
+
+
+def test_every_sampled_point_composes_and_is_counted_or_refused_before_training():
+    budget, counted, over = Budget.of({}), 0, 0
+    for point in random_points("records", 30):
+        plain = validate(compose_search("records", *as_overrides(point)))
+        assert len(plain["model"]["widths"]) == sum(plain["model"]["blocks"])
+        try:
+            params = models.count_params(plain["model"])
+        except ConfigError as exc:  # e.g. three unpadded convs in a 3x3 last block
+            assert "feature map" in str(exc), exc
+            continue
+        assert params == models.trainable_params(models.ConvNet(**plain["model"]))
+        assert plain["trainer"]["epochs"] <= budget.max_epochs
+        counted += 1
+        if params > budget.max_params:
+            with pytest.raises(BudgetError, match="refused before training"):
+                budget.check(params, plain["trainer"]["epochs"])
+            over += 1
+    assert counted >= 20 and counted - over >= 10  # most of the space builds, much of it fits
+
+
+def test_the_smallest_point_fits_a_1000_parameter_budget():
+    smallest = validate(compose_search("records", *as_overrides(lowest(search_space("records")))))
+    assert models.count_params(smallest["model"]) < 1000
+
+
+def test_a_sampled_point_with_1x1_convs_and_every_transform_trains_on_a_slice(mnist_root, tmp_path):
+    def fits(point: dict[str, object]) -> bool:
+        try:
+            plain = validate(compose_search("records", *as_overrides(point)))
+            return models.count_params(plain["model"]) <= 20_000
+        except ConfigError:
+            return False
+
+    point = next(p for p in random_points("records", 60) if p["search.transition"] and fits(p))
+    cfg = compose_search("records", *as_overrides(point), *SLICE, f"data.root={mnist_root}")
+    assert 1 in cfg.model.kernels and cfg.aug.intensity.brightness > 0
+    record = execute(cfg, Path(tmp_path) / "run")
+    assert record.status == "completed" and 0 <= record.val_acc <= 1
