@@ -4,7 +4,8 @@
 
 Each SOURCE is a ``benchmark.json`` written by ``benchmarks/benchmark.py`` (one row per
 time-to-target experiment) or a run's ``metrics.json`` (one row: that run). Every row names the
-machine it ran on (CPU or GPU, cores and threads) and its seeds. ``--note SOURCE TEXT`` adds a
+machine it ran on (CPU or GPU; the CPU's kernel capability and the precision used where the result
+records them; cores and threads) and its seeds. ``--note SOURCE TEXT`` adds a
 footnote to that source's rows. Prints the table; ``--readme`` puts it between the headline
 markers of README.md, with the command that wrote it.
 """
@@ -35,8 +36,14 @@ def seed_list(seeds: list[int]) -> str:
     return ", ".join(map(str, seeds))
 
 
-def cpu_machine(machine: dict, threads: int) -> str:
-    return f"{machine['cpu']}, {machine['cores']} cores, {threads} thread{'s' * (threads > 1)}"
+def cpu_machine(machine: dict, threads: int, precision: str | None = None) -> str:
+    """The CPU, its kernel capability where recorded, the precision trained at, cores, threads."""
+    cpu = machine["cpu"]
+    if machine.get("cpu_capability"):
+        cpu += f" ({machine['cpu_capability']})"
+    if precision and machine.get("cpu_capability"):
+        cpu += f", {precision}"
+    return f"{cpu}, {machine['cores']} cores, {threads} thread{'s' * (threads > 1)}"
 
 
 def benchmark_rows(result: dict) -> list[dict]:
@@ -47,7 +54,9 @@ def benchmark_rows(result: dict) -> list[dict]:
             "recipe": t["experiment"],
             "params": t["params"],
             "epochs": t["epochs"],
-            "machine": cpu_machine(machine, t.get("threads", machine["threads"])),
+            "machine": cpu_machine(
+                machine, t.get("threads", machine["threads"]), t.get("precision")
+            ),
             "seeds": [r["seed"] for r in t["runs"]],
             "accs": [r["test_acc"] for r in t["runs"]],
             "train": t["train_median"],
