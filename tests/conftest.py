@@ -36,6 +36,15 @@ QUICK = [
     "device.threads=1",
 ]
 # QUICK on a 512-image slice; batches of 64 keep eight steps an epoch for the one-cycle schedule.
+# A search trial's run small enough for a test: a slice with a validation split, one epoch.
+SLICE = [
+    "data.train_subset=320",
+    "data.val_size=500",
+    "trainer.epochs=1",
+    "trainer.batch_size=64",
+    "device=cpu",
+    "device.threads=1",
+]
 TINY = [o for o in QUICK if not o.startswith(("data.train_subset=", "trainer.batch_size="))] + [
     "data.train_subset=512",
     "trainer.batch_size=64",

@@ -13,16 +13,7 @@ from mnist_sweep.config import validate
 from mnist_sweep.errors import ConfigError
 from mnist_sweep.run import execute
 from mnist_sweep.search import lowest
-from tests.conftest import as_overrides, compose_search, random_points, search_space
-
-SLICE = [
-    "data.train_subset=320",
-    "data.val_size=500",
-    "trainer.epochs=1",
-    "trainer.batch_size=64",
-    "device=cpu",
-    "device.threads=1",
-]
+from tests.conftest import SLICE, as_overrides, compose_search, random_points, search_space
 
 
 def compose_arch(*overrides: str):

@@ -15,16 +15,14 @@ from mnist_sweep.errors import BudgetError, ConfigError
 from mnist_sweep.record import Budget
 from mnist_sweep.run import execute
 from mnist_sweep.search import lowest
-from tests.conftest import CONF, as_overrides, compose_search, random_points, search_space
-
-SLICE = [
-    "data.train_subset=320",
-    "data.val_size=500",
-    "trainer.epochs=1",
-    "trainer.batch_size=64",
-    "device=cpu",
-    "device.threads=1",
-]
+from tests.conftest import (
+    CONF,
+    SLICE,
+    as_overrides,
+    compose_search,
+    random_points,
+    search_space,
+)
 
 # The search values of each published layout and recipe (conf/model/ref*.yaml,
 # conf/experiment/ref*.yaml).
