@@ -294,6 +294,11 @@ def reached(row: dict) -> bool:
     return all(r["test_acc"] >= DEFAULT_BUDGET.target_acc for r in row["runs"])
 
 
+def label(row: dict) -> str:
+    """A time-to-target row's experiment and the overrides it ran with, as Markdown code."""
+    return " ".join(f"`{x}`" for x in [row["experiment"], *row.get("overrides", [])])
+
+
 def markdown(result: dict) -> str:
     m = result["machine"]
     kind = f", {m['cpu_capability']}" if "cpu_capability" in m else ""
@@ -359,13 +364,13 @@ def markdown(result: dict) -> str:
         lines += ["", "Final-epoch accuracy per seed:", ""]
         for t in result["time_to_target"]:
             accs = ", ".join(f"{r['seed']}: {100 * r['test_acc']:.2f}" for r in t["runs"])
-            lines.append(f"- `{t['experiment']}`: {accs}")
+            lines.append(f"- {label(t)}: {accs}")
         if carried:
             lines += ["", f"† carried over unchanged from the run of {', '.join(carried)}."]
         for t in confirmed:
             lines += [
                 "",
-                f"‡ `{t['experiment']}`: the runs of its confirmation, {t['from_runs']} "
+                f"‡ {label(t)}: the runs of its confirmation, {t['from_runs']} "
                 f"({t['threads']} thread each, beside other jobs: its seconds are not comparable "
                 "with the rows above).",
             ]
