@@ -23,6 +23,7 @@ from mnist_sweep.errors import ConfigError
 from mnist_sweep.models import NATIVE, is_native, parse
 
 Rule = Callable[[str, Any], None]
+MAX_SEED = 2**63 - 1  # torch takes a signed 64-bit seed
 
 
 def _positive(key: str, value: Any) -> None:
@@ -85,7 +86,11 @@ def to_plain(cfg: Mapping) -> dict[str, Any]:
     try:
         return OmegaConf.to_container(cfg, resolve=True)
     except Exception as exc:  # e.g. a missing environment variable
-        raise ConfigError(f"the config cannot be resolved: {exc}") from exc
+        key = getattr(exc, "full_key", None)
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(
+            f"the config cannot be resolved{f' at {key}' if key else ''}: {reason}"
+        ) from exc
 
 
 # What a config holds besides what its run trains: how the run is judged, logged, which search
@@ -151,7 +156,7 @@ def validate(cfg: Mapping) -> dict[str, Any]:
     t = plain["trainer"]
     checks.number("trainer.epochs", t["epochs"], 1, integer=True)
     checks.number("trainer.batch_size", t["batch_size"], 1, integer=True)
-    checks.number("trainer.seed", t["seed"], 0, integer=True)
+    checks.number("trainer.seed", t["seed"], 0, MAX_SEED, integer=True)
     checks.number("trainer.label_smoothing", t["label_smoothing"], 0, 1, hi_open=True)
     checks.number("trainer.grad_clip", t["grad_clip"], 0, lo_open=True, nullable=True)
     checks.number("trainer.test_every", t["test_every"], 0, integer=True)
@@ -170,7 +175,8 @@ def validate(cfg: Mapping) -> dict[str, Any]:
     data = plain["data"]
     checks.number("data.val_size", data["val_size"], 0, TRAIN_IMAGES, integer=True, hi_open=True)
     checks.number("data.train_subset", data["train_subset"], 1, integer=True, nullable=True)
-    if TRAIN_IMAGES - data["val_size"] < t["batch_size"]:
+    checks.number("data.split_seed", data["split_seed"], 0, MAX_SEED, integer=True)
+    if data["val_size"] and TRAIN_IMAGES - data["val_size"] < t["batch_size"] <= TRAIN_IMAGES:
         raise checks.refuse(
             "data.val_size",
             data["val_size"],
@@ -178,8 +184,8 @@ def validate(cfg: Mapping) -> dict[str, Any]:
             f"{TRAIN_IMAGES - data['val_size']:,} of the {TRAIN_IMAGES:,} training images to "
             f"train on, fewer than one batch (trainer.batch_size={t['batch_size']})",
         )
-    _positive("data.std", data["std"])
-    checks.number("data.mean", data["mean"])
+    checks.number("data.std", data["std"], 0, 1, lo_open=True)  # of pixels scaled to [0, 1]
+    checks.number("data.mean", data["mean"], 0, 1)
     for source in data["sources"]:
         checks.choice("data.sources[]", source, SOURCES)
 
@@ -188,7 +194,7 @@ def validate(cfg: Mapping) -> dict[str, Any]:
     checks.number("budget.max_epochs", b["max_epochs"], 1, integer=True, nullable=True)
     checks.number("budget.target_acc", b["target_acc"], 0, 1, lo_open=True)
 
-    allowed = plain.get("allowed_targets") or []
+    allowed = plain.get("allowed_targets", [])
     if not isinstance(allowed, list) or not all(isinstance(a, str) and a for a in allowed):
         raise checks.refuse(
             "allowed_targets", allowed, "a list of module prefixes, e.g. [my_models.*]"

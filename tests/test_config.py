@@ -95,6 +95,12 @@ def test_search_found_presets_fit_the_budget_and_state_their_count(make_cfg, pre
         ("model.pool=abc", "model.pool='abc'"),
         ("+model.in_channels=abc", "model.in_channels='abc'"),
         ("data.val_size=59999", "data.val_size=59999"),
+        ("trainer.seed=" + "1" + "0" * 30, "trainer.seed=1" + "0" * 30),
+        ("data.split_seed=abc", "data.split_seed='abc'"),
+        ("data.mean=" + "1" + "0" * 30, "data.mean=1" + "0" * 30),
+        ("data.std=2", "data.std=2"),
+        ("allowed_targets=null", "allowed_targets=None"),
+        ("model.head='${nope}'", "at model.head"),
     ],
 )
 def test_bad_value_is_refused_naming_key_and_value(make_cfg, override, named):
