@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from mnist_sweep import checks, loggers
@@ -24,14 +25,16 @@ from mnist_sweep.models import NATIVE, is_native, parse
 
 Rule = Callable[[str, Any], None]
 MAX_SEED = 2**63 - 1  # torch takes a signed 64-bit seed
+MAX_FLOAT = float(torch.finfo(torch.float32).max)  # an optimizer's settings become float32
+MAX_THREADS = 1024  # more than any CPU has cores; torch would try to start every one
 
 
 def _positive(key: str, value: Any) -> None:
-    checks.number(key, value, 0, lo_open=True)
+    checks.number(key, value, 0, MAX_FLOAT, lo_open=True)
 
 
 def _non_negative(key: str, value: Any) -> None:
-    checks.number(key, value, 0)
+    checks.number(key, value, 0, MAX_FLOAT)
 
 
 def _fraction_open(key: str, value: Any) -> None:
@@ -124,9 +127,14 @@ def _model_shapes(model: Mapping) -> None:
         value = model.get(key)
         if value is not None and not isinstance(value, list):
             raise checks.refuse(f"model.{key}", value, "a list of positive integers, e.g. [8,16]")
-    for key in ("kernels", "padding", "pool", "pool_before_bn", "dropout"):
+    for key in ("kernels", "padding", "dropout"):
         if isinstance(model.get(key), str | dict):
             raise checks.refuse(f"model.{key}", model[key], "one value or a list of values")
+    for key in ("pool", "pool_before_bn"):
+        items = model.get(key) if isinstance(model.get(key), list) else [model.get(key, True)]
+        if not all(isinstance(v, bool) for v in items):
+            raise checks.refuse(f"model.{key}", model[key], "true or false, or one per block")
+    checks.flag("model.conv_bias", model.get("conv_bias", True))
     for key in ("in_channels", "image_size", "num_classes"):
         if key in model:
             checks.number(f"model.{key}", model[key], 1, integer=True)
@@ -155,7 +163,7 @@ def validate(cfg: Mapping) -> dict[str, Any]:
 
     t = plain["trainer"]
     checks.number("trainer.epochs", t["epochs"], 1, integer=True)
-    checks.number("trainer.batch_size", t["batch_size"], 1, integer=True)
+    checks.number("trainer.batch_size", t["batch_size"], 2, integer=True)  # BatchNorm needs 2
     checks.number("trainer.seed", t["seed"], 0, MAX_SEED, integer=True)
     checks.number("trainer.label_smoothing", t["label_smoothing"], 0, 1, hi_open=True)
     checks.number("trainer.grad_clip", t["grad_clip"], 0, lo_open=True, nullable=True)
@@ -164,12 +172,16 @@ def validate(cfg: Mapping) -> dict[str, Any]:
     o = plain["optim"]
     _positive("optim.lr", o.get("lr"))
     _settings("optim", o, OPTIM_RULES)
+    if o.get("nesterov") and not (o.get("momentum", 0) > 0 and o.get("dampening", 0) == 0):
+        raise checks.refuse(
+            "optim.momentum", o.get("momentum"), "above 0 (and optim.dampening 0) with nesterov"
+        )
     _settings("sched", plain["sched"], SCHED_RULES)
 
     d = plain["device"]
     checks.choice("device.name", d["name"], DEVICES)
     checks.choice("device.precision", d["precision"], PRECISIONS)
-    checks.number("device.threads", d["threads"], 1, integer=True, nullable=True)
+    checks.number("device.threads", d["threads"], 1, MAX_THREADS, integer=True, nullable=True)
     checks.flag("device.channels_last", d["channels_last"])
 
     data = plain["data"]
