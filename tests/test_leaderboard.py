@@ -366,3 +366,12 @@ def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_escaped(tmp_path
     assert table[-1]["detail"] == "'=1+1 cmd"
     assert all(not r[c].startswith("'") for r in table for c in ("params", "epochs", "run"))
     assert render.spreadsheet_safe(-1.5) == -1.5 and render.spreadsheet_safe("-1") == "'-1"
+
+
+def test_a_metrics_file_nested_too_deep_to_read_is_an_unreadable_row(tmp_path):
+    sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", {0: {}, 1: {}})
+    (sweep_dir / "1" / "metrics.json").write_text("[" * 100_000)
+    report.write_leaderboard(sweep_dir, run_reports=False)
+    good, deep = rows(sweep_dir)
+    assert good["status"] == "below target"
+    assert deep["status"] == "unreadable" and "metrics.json is unreadable" in deep["detail"]
