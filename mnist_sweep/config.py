@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from mnist_sweep import checks, loggers
@@ -24,17 +23,18 @@ from mnist_sweep.errors import ConfigError
 from mnist_sweep.models import NATIVE, is_native, parse
 
 Rule = Callable[[str, Any], None]
-MAX_SEED = 2**63 - 1  # torch takes a signed 64-bit seed
-MAX_FLOAT = float(torch.finfo(torch.float32).max)  # an optimizer's settings become float32
+# The largest seed or optimizer setting torch takes: a signed 64-bit integer (float32 reaches
+# further, so a float setting up to it fits too).
+MAX_TORCH = 2**63 - 1
 MAX_THREADS = 1024  # more than any CPU has cores; torch would try to start every one
 
 
 def _positive(key: str, value: Any) -> None:
-    checks.number(key, value, 0, MAX_FLOAT, lo_open=True)
+    checks.number(key, value, 0, MAX_TORCH, lo_open=True)
 
 
 def _non_negative(key: str, value: Any) -> None:
-    checks.number(key, value, 0, MAX_FLOAT)
+    checks.number(key, value, 0, MAX_TORCH)
 
 
 def _fraction_open(key: str, value: Any) -> None:
@@ -164,7 +164,7 @@ def validate(cfg: Mapping) -> dict[str, Any]:
     t = plain["trainer"]
     checks.number("trainer.epochs", t["epochs"], 1, integer=True)
     checks.number("trainer.batch_size", t["batch_size"], 2, integer=True)  # BatchNorm needs 2
-    checks.number("trainer.seed", t["seed"], 0, MAX_SEED, integer=True)
+    checks.number("trainer.seed", t["seed"], 0, MAX_TORCH, integer=True)
     checks.number("trainer.label_smoothing", t["label_smoothing"], 0, 1, hi_open=True)
     checks.number("trainer.grad_clip", t["grad_clip"], 0, lo_open=True, nullable=True)
     checks.number("trainer.test_every", t["test_every"], 0, integer=True)
@@ -187,7 +187,7 @@ def validate(cfg: Mapping) -> dict[str, Any]:
     data = plain["data"]
     checks.number("data.val_size", data["val_size"], 0, TRAIN_IMAGES, integer=True, hi_open=True)
     checks.number("data.train_subset", data["train_subset"], 1, integer=True, nullable=True)
-    checks.number("data.split_seed", data["split_seed"], 0, MAX_SEED, integer=True)
+    checks.number("data.split_seed", data["split_seed"], 0, MAX_TORCH, integer=True)
     if data["val_size"] and TRAIN_IMAGES - data["val_size"] < t["batch_size"] <= TRAIN_IMAGES:
         raise checks.refuse(
             "data.val_size",

@@ -103,6 +103,7 @@ def test_search_found_presets_fit_the_budget_and_state_their_count(make_cfg, pre
         ("data.std=2", "data.std=2"),
         ("allowed_targets=null", "allowed_targets=None"),
         ("optim.lr=1e308", "optim.lr=1e+308"),
+        ("optim.weight_decay=" + "1" + "0" * 30, "optim.weight_decay=1" + "0" * 30),
         ("optim.momentum=0", "optim.momentum=0"),
         ("trainer.batch_size=1", "trainer.batch_size=1"),
         ("device.threads=" + "1" + "0" * 30, "device.threads=1" + "0" * 30),
