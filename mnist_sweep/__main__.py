@@ -87,7 +87,8 @@ if __name__ == "__main__":
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
     for stop in (signal.SIGINT, signal.SIGTERM):  # each ends a run as interrupted, its epochs kept
-        signal.signal(stop, _interrupt)
+        if signal.getsignal(stop) is not signal.SIG_IGN:  # a background job may ignore Ctrl-C
+            signal.signal(stop, _interrupt)
     try:
         main()
     except KeyboardInterrupt as exc:

@@ -23,14 +23,18 @@ from mnist_sweep.errors import ConfigError
 from mnist_sweep.models import NATIVE, is_native, parse
 
 Rule = Callable[[str, Any], None]
+# The largest seed or optimizer setting torch takes: a signed 64-bit integer (float32 reaches
+# further, so a float setting up to it fits too).
+MAX_TORCH = 2**63 - 1
+MAX_THREADS = 1024  # more than any CPU has cores; torch would try to start every one
 
 
 def _positive(key: str, value: Any) -> None:
-    checks.number(key, value, 0, lo_open=True)
+    checks.number(key, value, 0, MAX_TORCH, lo_open=True)
 
 
 def _non_negative(key: str, value: Any) -> None:
-    checks.number(key, value, 0)
+    checks.number(key, value, 0, MAX_TORCH)
 
 
 def _fraction_open(key: str, value: Any) -> None:
@@ -85,7 +89,11 @@ def to_plain(cfg: Mapping) -> dict[str, Any]:
     try:
         return OmegaConf.to_container(cfg, resolve=True)
     except Exception as exc:  # e.g. a missing environment variable
-        raise ConfigError(f"the config cannot be resolved: {exc}") from exc
+        key = getattr(exc, "full_key", None)
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(
+            f"the config cannot be resolved{f' at {key}' if key else ''}: {reason}"
+        ) from exc
 
 
 # What a config holds besides what its run trains: how the run is judged, logged, which search
@@ -119,9 +127,14 @@ def _model_shapes(model: Mapping) -> None:
         value = model.get(key)
         if value is not None and not isinstance(value, list):
             raise checks.refuse(f"model.{key}", value, "a list of positive integers, e.g. [8,16]")
-    for key in ("kernels", "padding", "pool", "pool_before_bn", "dropout"):
+    for key in ("kernels", "padding", "dropout"):
         if isinstance(model.get(key), str | dict):
             raise checks.refuse(f"model.{key}", model[key], "one value or a list of values")
+    for key in ("pool", "pool_before_bn"):
+        items = model.get(key) if isinstance(model.get(key), list) else [model.get(key, True)]
+        if not all(isinstance(v, bool) for v in items):
+            raise checks.refuse(f"model.{key}", model[key], "true or false, or one per block")
+    checks.flag("model.conv_bias", model.get("conv_bias", True))
     for key in ("in_channels", "image_size", "num_classes"):
         if key in model:
             checks.number(f"model.{key}", model[key], 1, integer=True)
@@ -150,8 +163,8 @@ def validate(cfg: Mapping) -> dict[str, Any]:
 
     t = plain["trainer"]
     checks.number("trainer.epochs", t["epochs"], 1, integer=True)
-    checks.number("trainer.batch_size", t["batch_size"], 1, integer=True)
-    checks.number("trainer.seed", t["seed"], 0, integer=True)
+    checks.number("trainer.batch_size", t["batch_size"], 2, integer=True)  # BatchNorm needs 2
+    checks.number("trainer.seed", t["seed"], 0, MAX_TORCH, integer=True)
     checks.number("trainer.label_smoothing", t["label_smoothing"], 0, 1, hi_open=True)
     checks.number("trainer.grad_clip", t["grad_clip"], 0, lo_open=True, nullable=True)
     checks.number("trainer.test_every", t["test_every"], 0, integer=True)
@@ -159,18 +172,23 @@ def validate(cfg: Mapping) -> dict[str, Any]:
     o = plain["optim"]
     _positive("optim.lr", o.get("lr"))
     _settings("optim", o, OPTIM_RULES)
+    if o.get("nesterov") and not (o.get("momentum", 0) > 0 and o.get("dampening", 0) == 0):
+        raise checks.refuse(
+            "optim.momentum", o.get("momentum"), "above 0 (and optim.dampening 0) with nesterov"
+        )
     _settings("sched", plain["sched"], SCHED_RULES)
 
     d = plain["device"]
     checks.choice("device.name", d["name"], DEVICES)
     checks.choice("device.precision", d["precision"], PRECISIONS)
-    checks.number("device.threads", d["threads"], 1, integer=True, nullable=True)
+    checks.number("device.threads", d["threads"], 1, MAX_THREADS, integer=True, nullable=True)
     checks.flag("device.channels_last", d["channels_last"])
 
     data = plain["data"]
     checks.number("data.val_size", data["val_size"], 0, TRAIN_IMAGES, integer=True, hi_open=True)
     checks.number("data.train_subset", data["train_subset"], 1, integer=True, nullable=True)
-    if TRAIN_IMAGES - data["val_size"] < t["batch_size"]:
+    checks.number("data.split_seed", data["split_seed"], 0, MAX_TORCH, integer=True)
+    if data["val_size"] and TRAIN_IMAGES - data["val_size"] < t["batch_size"] <= TRAIN_IMAGES:
         raise checks.refuse(
             "data.val_size",
             data["val_size"],
@@ -178,8 +196,8 @@ def validate(cfg: Mapping) -> dict[str, Any]:
             f"{TRAIN_IMAGES - data['val_size']:,} of the {TRAIN_IMAGES:,} training images to "
             f"train on, fewer than one batch (trainer.batch_size={t['batch_size']})",
         )
-    _positive("data.std", data["std"])
-    checks.number("data.mean", data["mean"])
+    checks.number("data.std", data["std"], 0, 1, lo_open=True)  # of pixels scaled to [0, 1]
+    checks.number("data.mean", data["mean"], 0, 1)
     for source in data["sources"]:
         checks.choice("data.sources[]", source, SOURCES)
 
@@ -188,7 +206,7 @@ def validate(cfg: Mapping) -> dict[str, Any]:
     checks.number("budget.max_epochs", b["max_epochs"], 1, integer=True, nullable=True)
     checks.number("budget.target_acc", b["target_acc"], 0, 1, lo_open=True)
 
-    allowed = plain.get("allowed_targets") or []
+    allowed = plain.get("allowed_targets", [])
     if not isinstance(allowed, list) or not all(isinstance(a, str) and a for a in allowed):
         raise checks.refuse(
             "allowed_targets", allowed, "a list of module prefixes, e.g. [my_models.*]"

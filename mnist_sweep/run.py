@@ -127,7 +127,8 @@ def _interrupted(exc: KeyboardInterrupt, record: RunRecord) -> str:
     name = signal.Signals(exc.signum).name if isinstance(exc, Interrupted) else "SIGINT"
     done = record.epochs_run or 0
     kept = f"; {artifacts.HISTORY} and {artifacts.CHECKPOINT} hold them" if done else ""
-    return f"interrupted by {name} after {done} of {record.epochs} epochs{kept}."
+    of = f" of {record.epochs}" if record.epochs else ""
+    return f"interrupted by {name} after {done}{of} epochs{kept}."
 
 
 def _write_report(run_dir: Path) -> None:

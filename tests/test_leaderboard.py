@@ -364,3 +364,12 @@ def test_runs_from_two_machines_show_their_precision_and_cpu_in_the_table_and_cs
     assert page_data(page)["rows"]["machine"] == machines
     table = list(csv.DictReader((sweep_dir / report.LEADERBOARD_CSV).open(newline="")))
     assert [r["machine"] for r in table] == machines
+
+
+def test_a_metrics_file_nested_too_deep_to_read_is_an_unreadable_row(tmp_path):
+    sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", {0: {}, 1: {}})
+    (sweep_dir / "1" / "metrics.json").write_text("[" * 100_000)
+    report.write_leaderboard(sweep_dir, run_reports=False)
+    good, deep = rows(sweep_dir)
+    assert good["status"] == "below target"
+    assert deep["status"] == "unreadable" and "metrics.json is unreadable" in deep["detail"]

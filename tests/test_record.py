@@ -37,12 +37,16 @@ def test_non_finite_numbers_are_written_as_null(tmp_path):
     assert strict_json((tmp_path / "x.json").read_text()) == {"a": [1.0, None, {"b": None}]}
 
 
-def test_reading_drops_values_of_the_wrong_type_and_keeps_unknown_keys():
+def test_reading_drops_values_of_the_wrong_type_names_them_and_keeps_unknown_keys():
     record = RunRecord.from_dict(
         {"status": COMPLETED, "test_acc": "high", "params": [1], "epochs": 7, "new_field": 3}
     )
     assert record.test_acc is None and record.params is None and record.epochs == 7
-    assert record.extra == {"new_field": 3}
+    assert record.extra == {"test_acc": "high", "params": [1], "new_field": 3}
+    assert record.rejected() == ["test_acc", "params"] and record.level() == "unreadable"
+    out_of_range = {"status": COMPLETED, "test_acc": 1.5, "params": 1e308, "epochs": -1}
+    assert RunRecord.from_dict(out_of_range).rejected() == ["test_acc", "params", "epochs"]
+    assert RunRecord.from_dict({"status": COMPLETED, "test_loss": float("nan")}).rejected() == []
     assert {"test_acc", "params", "epochs_run", "wall_seconds"} <= set(NUMERIC)
 
 

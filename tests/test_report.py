@@ -94,12 +94,12 @@ def test_report_is_still_written_from_a_damaged_run_and_says_what_is_wrong(
     assert expected in html
 
 
-def test_report_ignores_metrics_of_the_wrong_type(tmp_path):
+def test_report_marks_metrics_of_the_wrong_type_unreadable_and_names_them(tmp_path):
     run = fake_run(tmp_path / "run")
     metrics = json.loads((run / "metrics.json").read_text())
     (run / "metrics.json").write_text(json.dumps(metrics | {"test_acc": "high", "params": [1]}))
     html = report.write_run_report(run).read_text()
-    assert "below target" in html and "high" not in html
+    assert "unreadable</span>" in html and "holds a value no run can have: test_acc=" in html
 
 
 def test_a_refused_run_writes_its_report_and_a_broken_report_never_fails_the_run(

@@ -128,7 +128,8 @@ def test_an_over_budget_proposal_is_pruned_and_the_search_goes_on(cli, tmp_path)
 
 def test_a_diverged_trial_is_told_as_failed_with_its_reason_and_the_search_goes_on(cli, tmp_path):
     done = cli(*SEARCH, "hydra.sweeper.n_trials=2", "optim.lr=1e6")
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 1, done.stderr[-3000:]  # no trial trained to its end
+    assert "no job of this sweep trained to its end (2 diverged)" in done.stderr
     trials = load(tmp_path).trials
     assert [t.state for t in trials] == [TrialState.FAIL] * 2
     assert all(t.user_attrs["failed"].startswith("diverged: training diverged") for t in trials)

@@ -103,3 +103,13 @@ def test_a_sweep_into_a_folder_holding_another_sweep_is_refused_and_changes_noth
     assert "hydra.sweep.dir=sweep already holds a sweep" in line
     assert {str(p): p.read_bytes() for p in sweep.rglob("*") if p.is_file()} == before
     assert not (sweep / "2").exists()
+
+
+def test_a_sweep_in_which_every_job_failed_exits_non_zero_with_one_line(cli, tmp_path):
+    done = cli("-m", "optim.lr=1e6,1e7", *TINY)  # both diverge in their first epoch
+    assert done.returncode == 1
+    assert "Traceback" not in done.stdout + done.stderr
+    (line,) = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert "no job of this sweep trained to its end (2 diverged)" in line
+    (sweep_dir,) = sweep_dirs(tmp_path)
+    assert f"{sweep_dir.relative_to(tmp_path)}/{report.LEADERBOARD}" in line
