@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import platform
-import statistics
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -35,8 +34,10 @@ NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})  # x86 flags,
 CACHE_FILE = "precision.json"
 DISPATCH_LIMITS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")  # variables that cap the ISA used
 # The probe: a warm-up step, then ROUNDS alternating timings of STEPS steps per precision on a
-# batch of at most PROBE_BATCH images; medians are compared. bf16 must win by MIN_SPEEDUP.
-PROBE_BATCH, STEPS, ROUNDS, MIN_SPEEDUP = 128, 2, 3, 1.05
+# batch of at most PROBE_BATCH images; the fastest round of each is compared (another process can
+# only slow a round down). bf16 must win by MIN_SPEEDUP. A probe whose rounds of one precision
+# differ by more than STEADY times was disturbed: it decides this run but is not cached.
+PROBE_BATCH, STEPS, ROUNDS, MIN_SPEEDUP, STEADY = 128, 2, 4, 1.05, 1.5
 
 
 def cpu_name(cpuinfo: Path = CPUINFO) -> str:
@@ -89,6 +90,7 @@ class Probe:
     fp32_ms: float
     bf16_ms: float
     measured_at: str
+    steady: bool = True  # every round of each precision within STEADY times its fastest
 
     @property
     def bf16_speedup(self) -> float:
@@ -153,6 +155,9 @@ def cached_probe(model: nn.Module, batch_size: int) -> Probe:
     except (KeyError, TypeError):
         probe = measure(model, batch_size)
         log.info("precision probe on %s: %s", key, probe.summary())
+        if not probe.steady:
+            log.info("the probe's timings were unsteady (another process busy?): not cached")
+            return probe
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             artifacts.write_json(path, {**_read_cache(path), key: asdict(probe)})
@@ -203,7 +208,8 @@ def measure(model: nn.Module, batch_size: int) -> Probe:
             fp32.append(steps(None))
             bf16.append(steps(torch.bfloat16))
     return Probe(
-        round(statistics.median(fp32), 3),
-        round(statistics.median(bf16), 3),
+        round(min(fp32), 3),
+        round(min(bf16), 3),
         datetime.now().isoformat(timespec="seconds"),
+        steady=max(fp32) <= STEADY * min(fp32) and max(bf16) <= STEADY * min(bf16),
     )

@@ -123,3 +123,11 @@ def test_describe_names_cpu_capability_torch_and_threads():
     assert info["cpu"] == machine.cpu_name() and info["gpu"] is None
     assert info["cpu_capability"].startswith(torch.backends.cpu.get_cpu_capability())
     assert info["torch"] == torch.__version__ and info["threads"] == torch.get_num_threads()
+
+
+def test_an_unsteady_probe_decides_its_run_but_is_measured_again_next_time(cache, monkeypatch):
+    unsteady = machine.Probe(10.0, 7.0, "2026-01-01T00:00:00", steady=False)
+    calls = measured(monkeypatch, unsteady)
+    assert machine.choose_precision("auto", CPU, ConvNet(**TINY), 256)[0] == "bf16"
+    machine.choose_precision("auto", CPU, ConvNet(**TINY), 256)
+    assert len(calls) == 2 and not cache.exists()
