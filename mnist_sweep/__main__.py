@@ -53,7 +53,10 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     run_dir = Path(hc.runtime.output_dir)
     try:
         monitor = epoch_monitor(hc.sweeper, cfg) if multirun else None  # a trial's pruning
-        record = execute(cfg, run_dir, meta, threads=job_threads(hc), on_epoch=monitor)
+        run_report = hc.sweeper.get("run_reports", True) if multirun else True
+        record = execute(
+            cfg, run_dir, meta, threads=job_threads(hc), on_epoch=monitor, run_report=run_report
+        )
     except UserError as exc:
         log.error("%s", exc)
         if multirun:  # one refused, failed or diverged job must not stop the sweep

@@ -137,3 +137,9 @@ def test_a_run_stopped_between_test_epochs_still_ends_with_a_test_evaluation():
     history = fit("none", val=True, epochs=3, test_every=0, on_epoch=lambda row: True)
     assert history.stopped and len(history.rows) == 1
     assert "test_acc" in history.rows[0] and history.test is not None
+
+
+def test_val_every_zero_validates_only_after_the_last_epoch_unless_the_scheduler_needs_it():
+    rows = fit("none", val=True, epochs=3, val_every=0).rows
+    assert ["val_acc" in r for r in rows] == [False, False, True]
+    assert all("val_acc" in r for r in fit("plateau", val=True, epochs=2, val_every=0).rows)

@@ -61,11 +61,23 @@ def _from(url: str, cwd: str | None) -> str:
     return parsed.set(database=database).render_as_string(hide_password=False)
 
 
+# the studies this process opened, by the hydra.yaml that named them and its modification time:
+# a live leaderboard, rewritten at every job end, opens its study once
+_OPENED: dict[tuple[Path, int], optuna.Study] = {}
+
+
 def sweep_study(run_dir: Path) -> optuna.Study | None:
     """The study a trial's run folder names in ``.hydra/hydra.yaml`` (storage, study name and
     launch folder), when its storage can be opened; None otherwise."""
+    path = run_dir / ".hydra" / "hydra.yaml"
     try:
-        cfg = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml")
+        key = (path.resolve(), path.stat().st_mtime_ns)
+    except OSError:
+        return None
+    if key in _OPENED:
+        return _OPENED[key]
+    try:
+        cfg = OmegaConf.load(path)
         url = OmegaConf.select(cfg, "hydra.sweeper.storage", default=None)
         name = OmegaConf.select(cfg, "hydra.sweeper.study_name", default=None)
         cwd = OmegaConf.select(cfg, "hydra.runtime.cwd", default=None)
@@ -74,10 +86,11 @@ def sweep_study(run_dir: Path) -> optuna.Study | None:
     if not url or not name:
         return None
     try:
-        return open_study(_from(str(url), cwd), name)
+        _OPENED[key] = open_study(_from(str(url), cwd), name)
     except StudyError as exc:
         log.info("no study view for %s: %s", run_dir.parent, exc)
         return None
+    return _OPENED[key]
 
 
 def _kind(trial: FrozenTrial) -> str:

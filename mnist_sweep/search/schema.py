@@ -38,6 +38,9 @@ class BudgetSweeperConf:
     max_refused: int | None = None  # stop after this many refused proposals in one session
     objectives: list[str] | None = None  # metrics.json fields, one per direction
     rerun_from_recipe: list[str] = field(default_factory=list)  # keys the re-run takes from it
+    # each trial's report.html as its job ends; false: for all trials at the end of the sweep
+    # (with the leaderboard) or by ``python -m mnist_sweep.report``
+    run_reports: bool = False
 
 
 ConfigStore.instance().store(

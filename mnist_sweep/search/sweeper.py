@@ -52,6 +52,7 @@ class BudgetSweeper(Sweeper):
         max_refused: int | None,
         objectives: Sequence[str] | None,
         rerun_from_recipe: Sequence[str],
+        run_reports: bool,
     ) -> None:
         self.sampler_cfg, self.pruner_cfg = sampler, pruner
         many = isinstance(direction, Sequence) and not isinstance(direction, str)
@@ -64,6 +65,7 @@ class BudgetSweeper(Sweeper):
         self.max_refused = max_refused
         self.objective_names = None if objectives is None else list(objectives)
         self.rerun_keys = list(rerun_from_recipe or [])
+        self.run_reports = run_reports  # read by the jobs (``run_report`` of run.execute)
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
