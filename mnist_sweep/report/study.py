@@ -170,6 +170,22 @@ def confirmed(study: optuna.Study) -> list[dict[str, Any]]:
     return found
 
 
+def rungs(trials: list[FrozenTrial]) -> list[dict[str, Any]]:
+    """The rungs of a multi-fidelity study (user attributes ``rung``, ``rung_epochs``,
+    ``promoted_from``), lowest first: each with its epochs and its trials as [number, promoted
+    from]; empty for a study without rungs."""
+    found: dict[int, dict[str, Any]] = {}
+    for t in trials:
+        rung = t.user_attrs.get("rung")
+        if not isinstance(rung, int):
+            continue
+        entry = found.setdefault(
+            rung, {"rung": rung, "epochs": t.user_attrs.get("rung_epochs"), "trials": []}
+        )
+        entry["trials"].append([t.number, t.user_attrs.get("promoted_from")])
+    return [found[r] for r in sorted(found)]
+
+
 def study_view(study: optuna.Study, table: pd.DataFrame, objective: str) -> dict[str, Any]:
     """What the page's study section shows, as plain data (JSON) plus the static charts.
 
@@ -212,6 +228,7 @@ def study_view(study: optuna.Study, table: pd.DataFrame, objective: str) -> dict
         "counts": {k: kinds.count(k) for k in dict.fromkeys(kinds)},
         "importance": _importances(study, multi, names),
         "confirmed": confirmed(study),
+        "rungs": rungs(trials),
         "evaluator": EVALUATOR,
         "history_chart": charts.history(history, objective, study.directions[0].name.lower())
         if len(history)
