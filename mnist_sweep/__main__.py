@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from mnist_sweep.engine import TARGETS
 from mnist_sweep.errors import UserError
 from mnist_sweep.run import execute, group_choices
-from mnist_sweep.search import epoch_monitor, local_parallel, unknown_pruner
+from mnist_sweep.search import epoch_monitor, local_parallel, unknown_option
 
 log = logging.getLogger("mnist_sweep")
 
@@ -72,7 +72,7 @@ def main(cfg: DictConfig) -> float | list[float] | None:
 
 
 if __name__ == "__main__":
-    if problem := unknown_pruner(sys.argv[1:], Path(__file__).resolve().parents[1] / "conf"):
+    if problem := unknown_option(sys.argv[1:], Path(__file__).resolve().parents[1] / "conf"):
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
     main()

@@ -83,6 +83,7 @@ def test_a_resumed_study_promotes_what_a_killed_worker_left_and_loses_no_finishe
         ("widths", ["hydra.sweeper.fidelity.rungs=[2,40]"], "over budget.max_epochs=20"),
         ("pareto", [], "ranks trials by one objective"),
         ("widths", ["hydra/sweeper/pruner=median"], "use hydra/sweeper/pruner=none with it"),
+        ("widths", ["hydra/sweeper/fidelity=halvng"], "fidelity=halvng is not a fidelity"),
     ],
 )
 def test_bad_fidelity_settings_are_refused_in_one_line_before_any_training(

@@ -34,7 +34,7 @@ from mnist_sweep.search.budget import BUDGET_CONSTRAINT
 from mnist_sweep.search.fidelity import PROMOTED_FROM, RUNG, Halving
 from mnist_sweep.search.launchers import local_parallel, thread_safe
 from mnist_sweep.search.monitor import PRUNED_AT, SEED_CURVE, EpochMonitor, epoch_monitor
-from mnist_sweep.search.sampling import PerTrialSeed, make_pruner, unknown_pruner
+from mnist_sweep.search.sampling import PerTrialSeed, make_pruner, unknown_option
 from mnist_sweep.search.schema import BudgetSweeperConf
 from mnist_sweep.search.space import distribution, lowest, parse_space
 from mnist_sweep.search.sweeper import BudgetSweeper
@@ -57,5 +57,5 @@ __all__ = [
     "make_pruner",
     "parse_space",
     "thread_safe",
-    "unknown_pruner",
+    "unknown_option",
 ]
