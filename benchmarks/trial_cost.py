@@ -1,6 +1,7 @@
 """Where a search trial's wall time goes: the fixed cost of a 1-epoch trial, phase by phase.
 
-    python benchmarks/trial_cost.py [--repeats 5] [--train-subset 2048] [--sweep-trials 12]
+    PYTHONPATH=. python benchmarks/trial_cost.py [--repeats 5] [--sweep-trials 12]
+        [--board-runs 1000]
 
 Part one times each phase of a trial of the width search (``hparams_search=widths``: 2,048
 training images, 10,000 validation images, one epoch, one thread) in this process, ``--repeats``
@@ -9,8 +10,9 @@ job's modules), config compose, data load (first and later trials of a process),
 training, validation, test, artifacts, run report and study storage (ask, the epoch's
 intermediate value and the tell on a SQLite study). Part two runs the width search itself with
 ``--sweep-trials`` such trials and reports its wall time per trial, its training time per trial
-and the rest: the fixed cost of a trial as a user meets it. The CPU and torch's CPU capability
-head the output.
+and the rest: the fixed cost of a trial as a user meets it. Part three times a job end's live
+leaderboard rewrite at ``--board-runs`` synthetic runs (``scripts/synthetic_runs.py``). The CPU
+and torch's CPU capability head the output.
 """
 
 from __future__ import annotations
@@ -172,11 +174,30 @@ def sweep(trials: int, overrides: list[str]) -> dict[str, float]:
     }
 
 
+def job_end(runs: int, repeats: int = 5) -> tuple[float, float]:
+    """Seconds of one live leaderboard rewrite (what a job end costs) at ``runs`` synthetic
+    runs, after one run's metrics changed: the median of ``repeats``, and the first rewrite."""
+    from mnist_sweep.report import live, write_leaderboard
+    from scripts.synthetic_runs import make_runs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sweep_dir = make_runs(Path(tmp), runs)
+        live.start(sweep_dir, runs + 1, reload_seconds=10)
+        first, _ = timed(lambda: write_leaderboard(sweep_dir, run_reports=False))
+        times = []
+        for i in range(repeats):
+            metrics = sweep_dir / str(i) / artifacts.METRICS
+            metrics.write_text(metrics.read_text())
+            times.append(timed(lambda: write_leaderboard(sweep_dir, run_reports=False))[0])
+    return statistics.median(times), first
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="later trials timed (5)")
     parser.add_argument("--train-subset", type=int, default=2048, help="training images (2048)")
     parser.add_argument("--sweep-trials", type=int, default=12, help="0: skip the search (12)")
+    parser.add_argument("--board-runs", type=int, default=1000, help="0: skip the page (1000)")
     args = parser.parse_args()
     root = os.environ.get("MNIST_SWEEP_DATA", "data")
     overrides = [*SEARCH, f"data.train_subset={args.train_subset}", f"data.root={root}"]
@@ -197,6 +218,12 @@ def main() -> None:
         print(
             f"\nwidth search, {found.pop('trials')} trials: "
             + ", ".join(f"{k} {v:.2f} s" for k, v in found.items())
+        )
+    if args.board_runs:
+        median, first = job_end(args.board_runs)
+        print(
+            f"\nlive leaderboard at {args.board_runs} runs: a job end {median:.3f} s (median), "
+            f"the first rewrite {first:.3f} s"
         )
 
 
