@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from mnist_sweep.engine import TARGETS
 from mnist_sweep.errors import Interrupted, UserError
 from mnist_sweep.run import execute, group_choices
-from mnist_sweep.search import epoch_monitor, local_parallel, unknown_pruner
+from mnist_sweep.search import epoch_monitor, local_parallel, unknown_option
 
 log = logging.getLogger("mnist_sweep")
 
@@ -54,7 +54,10 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     run_dir = Path(hc.runtime.output_dir)
     try:
         monitor = epoch_monitor(hc.sweeper, cfg) if multirun else None  # a trial's pruning
-        record = execute(cfg, run_dir, meta, threads=job_threads(hc), on_epoch=monitor)
+        run_report = hc.sweeper.get("run_reports", True) if multirun else True
+        record = execute(
+            cfg, run_dir, meta, threads=job_threads(hc), on_epoch=monitor, run_report=run_report
+        )
     except UserError as exc:
         log.error("%s", exc)
         if multirun:  # one refused, failed or diverged job must not stop the sweep
@@ -83,7 +86,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 if __name__ == "__main__":
-    if problem := unknown_pruner(sys.argv[1:], Path(__file__).resolve().parents[1] / "conf"):
+    if problem := unknown_option(sys.argv[1:], Path(__file__).resolve().parents[1] / "conf"):
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
     for stop in (signal.SIGINT, signal.SIGTERM):  # each ends a run as interrupted, its epochs kept

@@ -104,6 +104,7 @@ NOT_RECIPE_KEYS = (
     ("device", "threads"),
     ("trainer", "seed"),
     ("trainer", "test_every"),
+    ("trainer", "val_every"),
     ("data", "root"),
 )
 
@@ -168,6 +169,7 @@ def validate(cfg: Mapping) -> dict[str, Any]:
     checks.number("trainer.label_smoothing", t["label_smoothing"], 0, 1, hi_open=True)
     checks.number("trainer.grad_clip", t["grad_clip"], 0, lo_open=True, nullable=True)
     checks.number("trainer.test_every", t["test_every"], 0, integer=True)
+    checks.number("trainer.val_every", t["val_every"], 0, integer=True)
 
     o = plain["optim"]
     _positive("optim.lr", o.get("lr"))

@@ -203,6 +203,10 @@ class Splits:
 
 
 _CACHE: dict[tuple[str, float, float], tuple[torch.Tensor, ...]] = {}
+# the splits of this process's last few ``load_splits`` arguments: a worker process that runs
+# many trials (the basic launcher's sweeper, a joblib worker) loads and slices the data once
+_SPLITS: dict[tuple, Splits] = {}
+SPLITS_KEPT = 4
 
 
 def _official_tensors(root: Path, mean: float, std: float) -> tuple[torch.Tensor, ...]:
@@ -237,8 +241,31 @@ def load_splits(
     """Official train/test tensors, with a seeded validation split held out of the training set.
 
     ``train_subset`` keeps only that many of the remaining training images (for tests and demos);
-    the test set is always all 10,000 official images.
+    the test set is always all 10,000 official images. The splits are kept for the rest of the
+    process (the tensors are never written to): a later call with the same arguments returns
+    them without reading, verifying or slicing the files again.
     """
+    key = (str(Path(root).resolve()), mean, std, val_size, train_subset, split_seed,
+           tuple(sources), str(torch.device(device)))  # fmt: skip
+    if key not in _SPLITS:
+        if len(_SPLITS) >= SPLITS_KEPT:
+            del _SPLITS[next(iter(_SPLITS))]
+        _SPLITS[key] = _load_splits(
+            root, mean, std, val_size, train_subset, split_seed, sources, device
+        )
+    return _SPLITS[key]
+
+
+def _load_splits(
+    root: str | Path,
+    mean: float,
+    std: float,
+    val_size: int,
+    train_subset: int | None,
+    split_seed: int,
+    sources: tuple[str, ...] | list[str],
+    device: torch.device | str,
+) -> Splits:
     folder = ensure_mnist(root, sources)
     train_x, train_y, test_x, test_y = _official_tensors(folder, mean, std)
     val_idx, train_idx = split_indices(len(train_y), val_size, split_seed)

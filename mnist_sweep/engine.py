@@ -209,6 +209,7 @@ def fit(
     channels_last: bool,
     seed: int,
     test_every: int = 1,
+    val_every: int = 1,
     on_epoch: Callable[[dict[str, float]], bool | None] | None = None,
 ) -> History:
     """Train for ``epochs`` full passes; evaluate test (and validation) after every epoch.
@@ -218,7 +219,8 @@ def fit(
     ``on_epoch`` gets each epoch's row; when it returns True, training stops there, with
     ``history.stopped`` set. The test set is evaluated every ``test_every`` epochs (0: never
     before) and always after the last epoch trained, so a search, which reads validation
-    accuracy, need not pay for test curves.
+    accuracy, need not pay for test curves. The validation split likewise every ``val_every``
+    epochs (0: only after the last), and every epoch for a scheduler that steps on it (plateau).
 
     A training loss that becomes NaN or infinite stops training after that epoch, with
     ``history.diverged`` set (checked once per epoch, where the loss is read anyway).
@@ -290,7 +292,9 @@ def fit(
         if test_every and epoch % test_every == 0 or epoch == epochs:
             history.test = evaluate(model, data.test_x, data.test_y, precision)
             row |= {"test_loss": history.test.loss, "test_acc": history.test.acc}
-        if data.val_x is not None:
+        if data.val_x is not None and (
+            not per_batch or val_every and epoch % val_every == 0 or epoch == epochs
+        ):
             history.val = evaluate(model, data.val_x, data.val_y, precision)
             row |= {"val_loss": history.val.loss, "val_acc": history.val.acc}
         if not per_batch:

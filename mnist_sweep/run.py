@@ -52,6 +52,7 @@ def execute(
     meta: Mapping[str, Any] | None = None,
     threads: int | None = None,
     on_epoch: Callable[[Mapping[str, float]], bool] | None = None,
+    run_report: bool = True,
 ) -> RunRecord:
     """Train one model as ``cfg`` says, leave every artifact in ``run_dir``, return its record.
 
@@ -61,7 +62,8 @@ def execute(
     and re-raised; a run whose loss diverged keeps its files and raises DivergedError. The
     trackers of the ``logger`` group see the run start, every epoch and its end, whatever it was.
     ``on_epoch`` (a search's pruning monitor) gets every epoch's row; when it answers True the
-    run stops there with status ``pruned``, keeping its files and report.
+    run stops there with status ``pruned``, keeping its files and report. Without
+    ``run_report``, report.html is left to whoever builds the leaderboard (a sweep's end).
     """
     start = time.perf_counter()
     artifacts.claim(run_dir)
@@ -89,7 +91,7 @@ def execute(
             trackers.epoch(row)
             return bool(on_epoch and on_epoch(row))
 
-        _train(plain, run_dir, record, threads, epoch_done)
+        _train(plain, run_dir, record, threads, epoch_done, every_epoch=on_epoch is not None)
     except BaseException as exc:
         record.status = OVER_BUDGET if isinstance(exc, BudgetError) else FAILED
         record.error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
@@ -98,13 +100,14 @@ def execute(
             log.error("%s Its files are in %s.", record.error, run_dir)
         record.wall_seconds = round(time.perf_counter() - start, 3)
         record.write(run_dir)
-        if isinstance(exc, Exception | KeyboardInterrupt):
+        if isinstance(exc, Exception | KeyboardInterrupt) and run_report:
             _write_report(run_dir)
         trackers.end(record, run_dir)
         raise
     record.wall_seconds = round(time.perf_counter() - start, 3)
     record.write(run_dir)
-    _write_report(run_dir)
+    if run_report:
+        _write_report(run_dir)
     trackers.end(record, run_dir)
     if record.status == DIVERGED:
         raise DivergedError(f"{record.error} Its files are in {run_dir}.")
@@ -145,7 +148,9 @@ def _train(
     record: RunRecord,
     threads: int | None,
     on_epoch: Callable[[Mapping[str, float]], bool],
+    every_epoch: bool,
 ) -> None:
+    """Train and record; ``every_epoch``: validate after every epoch (a pruner reads it)."""
     dev_cfg, trainer, data_cfg = plain["device"], plain["trainer"], plain["data"]
     device = engine.resolve_device(dev_cfg["name"])
     if dev_cfg["threads"] or threads:
@@ -209,6 +214,7 @@ def _train(
         channels_last=dev_cfg["channels_last"],
         seed=trainer["seed"],
         test_every=trainer["test_every"],
+        val_every=1 if every_epoch else trainer["val_every"],
         on_epoch=progress,
     )
 

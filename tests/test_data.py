@@ -15,6 +15,8 @@ import torch
 
 from mnist_sweep import data
 from mnist_sweep.errors import DataError
+from mnist_sweep.run import execute
+from tests.conftest import QUICK
 
 
 def copy_official(src, dst):
@@ -115,3 +117,18 @@ def test_train_subset_slices_training_images_but_never_the_test_set(mnist_root):
     s = data.load_splits(mnist_root, mean=0.0, std=1.0, train_subset=1000)
     assert len(s.train_y) == 1000 and len(s.test_y) == 10_000
     assert s.train_x.shape == (1000, 1, 28, 28)
+
+
+def test_a_second_trial_in_the_same_process_reuses_the_loaded_splits(
+    mnist_root, make_cfg, tmp_path, monkeypatch
+):
+    reads = []
+    monkeypatch.setattr(
+        data, "ensure_mnist", lambda *a: reads.append(a) or data.raw_dir(mnist_root)
+    )
+    cfg = make_cfg(*QUICK, "data.val_size=500", "data.split_seed=4242")  # a split no test loads
+    first = execute(cfg, tmp_path / "first", run_report=False)
+    second = execute(cfg, tmp_path / "second", run_report=False)
+    assert len(reads) == 1  # the second trial neither reads nor verifies the files again
+    assert (first.test_acc, first.val_acc) == (second.test_acc, second.val_acc)
+    assert not (tmp_path / "first" / "report.html").exists()  # left to the sweep's end

@@ -147,3 +147,9 @@ def test_every_optimizer_option_trains(optim):
     optim_cfg = OmegaConf.to_container(OmegaConf.load(CONF / "optim" / f"{optim}.yaml"))
     history = fit("none", epochs=1, optim_cfg=optim_cfg)
     assert len(history.rows) == 1 and history.rows[0]["train_loss"] > 0
+
+
+def test_val_every_zero_validates_only_after_the_last_epoch_unless_the_scheduler_needs_it():
+    rows = fit("none", val=True, epochs=3, val_every=0).rows
+    assert ["val_acc" in r for r in rows] == [False, False, True]
+    assert all("val_acc" in r for r in fit("plateau", val=True, epochs=2, val_every=0).rows)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import multiprocessing
 import os
 import subprocess
@@ -15,7 +17,7 @@ from omegaconf import OmegaConf
 
 from mnist_sweep import report
 from mnist_sweep.callbacks import LeaderboardCallback, expected_jobs
-from mnist_sweep.report import live
+from mnist_sweep.report import collect, live
 from tests.helpers.pages import page_data
 from tests.helpers.runs import fake_run, sweep
 from tests.helpers.synthetic import make_runs
@@ -157,3 +159,17 @@ def test_a_multirun_refused_before_its_output_folder_exists_writes_nothing(tmp_p
     config = hydra_config(tmp_path / "unmade", ["aug=none,rotate"])
     LeaderboardCallback().on_multirun_end(config)  # OutputDirCallback exited first
     assert not (tmp_path / "unmade").exists() and caplog.records == []
+
+
+def test_a_rewrite_re_reads_only_the_runs_whose_files_changed(tmp_path, monkeypatch):
+    sweep_dir = make_runs(tmp_path, 20)
+    live.start(sweep_dir, expected=20, reload_seconds=10)
+    _rewrite(sweep_dir)
+    read, real = [], collect.read_run
+    monkeypatch.setattr(collect, "read_run", lambda run_dir: read.append(run_dir) or real(run_dir))
+    metrics = sweep_dir / "3" / "metrics.json"
+    metrics.write_text(json.dumps(json.loads(metrics.read_text()) | {"val_acc": 0.5}))
+    _rewrite(sweep_dir)
+    assert read == [sweep_dir / "3"]
+    rows = list(csv.DictReader((sweep_dir / report.LEADERBOARD_CSV).open()))
+    assert [float(r["val_acc"]) for r in rows if r["path"] == "3"] == [0.5]

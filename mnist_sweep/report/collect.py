@@ -256,13 +256,44 @@ def _read(run_dir: Path) -> dict[str, Any]:
     return read_run(run_dir) | {"curve": read_curve(run_dir)}
 
 
+# each run's row as last read by this process, with the signature of the files it came from: a
+# live leaderboard rewritten at every job end re-reads only the runs whose files changed
+_ROWS: dict[Path, tuple[tuple, dict[str, Any]]] = {}
+_SOURCES = (
+    artifacts.METRICS,
+    artifacts.HISTORY,
+    f"{HYDRA_DIR}/config.yaml",
+    f"{HYDRA_DIR}/overrides.yaml",
+    "../multirun.yaml",
+)
+
+
+def _signature(run_dir: Path) -> tuple:
+    """Size and modification time of every file a run's row is read from (None: absent)."""
+    found = []
+    for name in _SOURCES:
+        try:
+            st = os.stat(run_dir / name)
+            found.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            found.append(None)
+    return tuple(found)
+
+
 def _read_all(run_dirs: list[Path]) -> list[dict[str, Any]]:
-    """Every run's record and curve; in worker processes, one per core, for large sweeps."""
-    workers = min(os.cpu_count() or 1, len(run_dirs) // PARALLEL_FROM)
+    """Every run's record and curve: from this process's cache when its files are unchanged;
+    the others in worker processes, one per core, for large sweeps."""
+    signatures = {d: _signature(d) for d in run_dirs}
+    stale = [d for d, sig in signatures.items() if d not in _ROWS or _ROWS[d][0] != sig]
+    workers = min(os.cpu_count() or 1, len(stale) // PARALLEL_FROM)
     if workers < 2:
-        return [_read(d) for d in run_dirs]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_read, run_dirs, chunksize=256))
+        fresh = [_read(d) for d in stale]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            fresh = list(pool.map(_read, stale, chunksize=256))
+    for d, row in zip(stale, fresh, strict=True):
+        _ROWS[d] = (signatures[d], row)  # a file changed since: a new signature, read again
+    return [dict(_ROWS[d][1]) for d in run_dirs]
 
 
 def collect(path: Path, run_dirs: list[Path] | None = None) -> pd.DataFrame:

@@ -4,6 +4,9 @@ study: the table model, the charts and the study view on one self-contained page
 from __future__ import annotations
 
 import logging
+import math
+import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -51,7 +54,9 @@ def _leaderboard_context(
     view = None
     if study is not None:
         try:
-            view = study_view(study, table, _objective(table, study))
+            view = _live_part(
+                path, state, "study", lambda: study_view(study, table, _objective(table, study))
+            )
         except Exception as exc:  # a study this version cannot read: the runs still show
             log.warning("no study view for %s: %s: %s", study.study_name, type(exc).__name__, exc)
     data = runs_table.page_data(table, state, view)
@@ -70,10 +75,33 @@ def _leaderboard_context(
         "live": data["live"],
         "study": view,
         "data_json": json_script(data),
-        "pareto_chart": charts.pareto(table, budget, target_acc) if done.any() else "",
-        "journey_chart": charts.journey(table, target_acc),
+        "pareto_chart": _live_part(
+            path,
+            state,
+            "pareto",
+            lambda: charts.pareto(table, budget, target_acc) if done.any() else "",
+        ),
+        "journey_chart": _live_part(
+            path, state, "journey", lambda: charts.journey(table, target_acc)
+        ),
         "generated": datetime.now().isoformat(timespec="seconds"),
     }
+
+
+# what a running sweep's page drew last, by its folder: its static charts and study view are
+# redrawn at most once per reload of the page (they are most of a rewrite's cost), and always for
+# a sweep that is not running
+_LIVE: dict[tuple[Path, str], tuple[float, Any]] = {}
+
+
+def _live_part(path: Path, state: dict[str, Any] | None, part: str, draw: Callable[[], Any]) -> Any:
+    running = state is not None and state.get("state") == live.RUNNING
+    drawn_at, drawn = _LIVE.get((path, part), (-math.inf, None))
+    if running and time.monotonic() - drawn_at < (state.get("reload_seconds") or 0):
+        return drawn
+    drawn = draw()
+    _LIVE[(path, part)] = (time.monotonic(), drawn)
+    return drawn
 
 
 def _write_page(

@@ -61,11 +61,23 @@ def _from(url: str, cwd: str | None) -> str:
     return parsed.set(database=database).render_as_string(hide_password=False)
 
 
+# the studies this process opened, by the hydra.yaml that named them and its modification time:
+# a live leaderboard, rewritten at every job end, opens its study once
+_OPENED: dict[tuple[Path, int], optuna.Study] = {}
+
+
 def sweep_study(run_dir: Path) -> optuna.Study | None:
     """The study a trial's run folder names in ``.hydra/hydra.yaml`` (storage, study name and
     launch folder), when its storage can be opened; None otherwise."""
+    path = run_dir / ".hydra" / "hydra.yaml"
     try:
-        cfg = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml")
+        key = (path.resolve(), path.stat().st_mtime_ns)
+    except OSError:
+        return None
+    if key in _OPENED:
+        return _OPENED[key]
+    try:
+        cfg = OmegaConf.load(path)
         url = OmegaConf.select(cfg, "hydra.sweeper.storage", default=None)
         name = OmegaConf.select(cfg, "hydra.sweeper.study_name", default=None)
         cwd = OmegaConf.select(cfg, "hydra.runtime.cwd", default=None)
@@ -74,10 +86,11 @@ def sweep_study(run_dir: Path) -> optuna.Study | None:
     if not url or not name:
         return None
     try:
-        return open_study(_from(str(url), cwd), name)
+        _OPENED[key] = open_study(_from(str(url), cwd), name)
     except StudyError as exc:
         log.info("no study view for %s: %s", run_dir.parent, exc)
         return None
+    return _OPENED[key]
 
 
 def _kind(trial: FrozenTrial) -> str:
@@ -157,6 +170,22 @@ def confirmed(study: optuna.Study) -> list[dict[str, Any]]:
     return found
 
 
+def rungs(trials: list[FrozenTrial]) -> list[dict[str, Any]]:
+    """The rungs of a multi-fidelity study (user attributes ``rung``, ``rung_epochs``,
+    ``promoted_from``), lowest first: each with its epochs and its trials as [number, promoted
+    from]; empty for a study without rungs."""
+    found: dict[int, dict[str, Any]] = {}
+    for t in trials:
+        rung = t.user_attrs.get("rung")
+        if not isinstance(rung, int):
+            continue
+        entry = found.setdefault(
+            rung, {"rung": rung, "epochs": t.user_attrs.get("rung_epochs"), "trials": []}
+        )
+        entry["trials"].append([t.number, t.user_attrs.get("promoted_from")])
+    return [found[r] for r in sorted(found)]
+
+
 def study_view(study: optuna.Study, table: pd.DataFrame, objective: str) -> dict[str, Any]:
     """What the page's study section shows, as plain data (JSON) plus the static charts.
 
@@ -199,6 +228,7 @@ def study_view(study: optuna.Study, table: pd.DataFrame, objective: str) -> dict
         "counts": {k: kinds.count(k) for k in dict.fromkeys(kinds)},
         "importance": _importances(study, multi, names),
         "confirmed": confirmed(study),
+        "rungs": rungs(trials),
         "evaluator": EVALUATOR,
         "history_chart": charts.history(history, objective, study.directions[0].name.lower())
         if len(history)

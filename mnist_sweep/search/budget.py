@@ -18,6 +18,7 @@ from optuna.trial import Trial, TrialState
 from mnist_sweep import models
 from mnist_sweep.errors import BudgetError, ConfigError
 from mnist_sweep.record import Budget
+from mnist_sweep.search.fidelity import RUNG, RUNG_SIZE, Halving
 from mnist_sweep.search.monitor import Heartbeat
 from mnist_sweep.search.space import Space, lowest
 
@@ -28,11 +29,12 @@ Compose = Callable[[list[str]], dict[str, Any]]  # job overrides → validated p
 Proposal = tuple[Trial, list[str]]  # a trial and its job's overrides
 
 
-def check_space(space: Space, compose: Compose) -> int | None:
+def check_space(space: Space, compose: Compose, fidelity: Halving | None) -> int | None:
     """Refuse a search in which no trial could train: scored on no validation split, or whose
-    smallest model is over the budget; before anything trains. Returns ``budget.max_params``."""
+    smallest model is over the budget (or its rungs over the epoch limit); before anything
+    trains. Returns ``budget.max_params``."""
     corner = lowest(space.dists)
-    smallest = compose(space.overrides(corner))
+    smallest = compose([*space.overrides(corner), *(fidelity.overrides(0) if fidelity else [])])
     if not smallest["data"]["val_size"]:
         raise ConfigError(
             "data.val_size=0: a search is scored on a validation split held out of the "
@@ -48,6 +50,8 @@ def check_space(space: Space, compose: Compose) -> int | None:
             "trainable parameters. Lower the ranges in hydra.sweeper.params or raise the "
             "budget."
         )
+    if fidelity:
+        fidelity.check_epochs(smallest["budget"]["max_epochs"])
     try:
         Budget.of(smallest["budget"]).check(params, smallest["trainer"]["epochs"])
     except BudgetError as exc:  # the epoch limit
@@ -65,9 +69,11 @@ class Proposer:
         heartbeat: Heartbeat,
         max_params: int | None,
         max_refused: int | None,
+        fidelity: Halving | None = None,
     ) -> None:
         self.space, self.compose, self.heartbeat = space, compose, heartbeat
         self.max_params, self.max_refused = max_params, max_refused
+        self.fidelity = fidelity
         self.refused = 0
 
     def next(self, study: optuna.Study, trained: int) -> Proposal:
@@ -88,10 +94,20 @@ class Proposer:
                 )
 
     def propose(self, study: optuna.Study) -> Proposal | None:
-        """Ask for one trial; None if it was refused before training (and told to the study)."""
+        """Ask for one trial; None if it was refused before training (and told to the study).
+        With a fidelity, a promotion due is queued first, so this ``ask`` takes it."""
+        if self.fidelity:
+            self.fidelity.enqueue_promotion(study)
         trial = self.heartbeat.ask(study, self.space.dists)
+        rung = []
+        if self.fidelity:
+            number = Halving.rung_of(trial)
+            trial.set_user_attr(RUNG, number)
+            trial.set_user_attr(RUNG_SIZE, self.fidelity.rungs[number])
+            rung = self.fidelity.overrides(number)
         overrides = [
             *self.space.overrides(trial.params),
+            *rung,
             f"++search.study={study.study_name}",
             f"++search.trial={trial.number}",
         ]

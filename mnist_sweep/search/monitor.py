@@ -82,8 +82,9 @@ class EpochMonitor:
 
 def epoch_monitor(sweeper: DictConfig, cfg: DictConfig) -> EpochMonitor | None:
     """The monitor of a job (its config ``cfg``) of a ``budget`` sweeper trial (``sweeper``: the
-    job's ``hydra.sweeper``); None for any other job, a study in memory, or a multi-objective
-    study (Optuna prunes one objective)."""
+    job's ``hydra.sweeper``); None for any other job, a study in memory, a multi-objective
+    study (Optuna prunes one objective) or ``hydra/sweeper/pruner=none``: nothing judges its
+    epochs, so the job validates after its last epoch only (``trainer.val_every``)."""
     search = cfg.get("search") or {}
     direction = sweeper.get("direction")
     if (
@@ -95,12 +96,13 @@ def epoch_monitor(sweeper: DictConfig, cfg: DictConfig) -> EpochMonitor | None:
         and len(direction) > 1
     ):
         return None
+    pruner = make_pruner(sweeper.pruner)
+    if isinstance(pruner, optuna.pruners.NopPruner):
+        return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
         storage = open_storage(str(sweeper.storage))
-        study = optuna.load_study(
-            study_name=search["study"], storage=storage, pruner=make_pruner(sweeper.pruner)
-        )
+        study = optuna.load_study(study_name=search["study"], storage=storage, pruner=pruner)
     study_id = storage.get_study_id_from_name(search["study"])
     trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, search["trial"])
     seeds = list(sweeper.seeds) if sweeper.get("seeds") else None

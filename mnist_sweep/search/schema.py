@@ -22,10 +22,16 @@ class BudgetSweeperConf:
 
     _target_: str = SWEEPER_TARGET
     defaults: list[Any] = field(
-        default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "none"}, "_self_"]
+        default_factory=lambda: [
+            {"sampler": "tpe"},
+            {"pruner": "none"},
+            {"fidelity": "none"},
+            "_self_",
+        ]
     )
     sampler: Any = MISSING  # hydra/sweeper/sampler: the optuna plugin's configs
     pruner: Any = MISSING  # hydra/sweeper/pruner: none, median, asha, hyperband (conf/)
+    fidelity: Any = MISSING  # hydra/sweeper/fidelity: none, halving (conf/)
     direction: Any = "maximize"  # or a list, one per objective
     storage: str | None = None  # an Optuna RDB URL; None: in memory, no pruning
     study_name: str | None = None
@@ -38,6 +44,9 @@ class BudgetSweeperConf:
     max_refused: int | None = None  # stop after this many refused proposals in one session
     objectives: list[str] | None = None  # metrics.json fields, one per direction
     rerun_from_recipe: list[str] = field(default_factory=list)  # keys the re-run takes from it
+    # each trial's report.html as its job ends; false: for all trials at the end of the sweep
+    # (with the leaderboard) or by ``python -m mnist_sweep.report``
+    run_reports: bool = False
 
 
 ConfigStore.instance().store(

@@ -14,7 +14,7 @@ import optuna
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.exceptions import ExperimentalWarning
 
 from mnist_sweep.config import validate, validate_search
@@ -22,6 +22,7 @@ from mnist_sweep.errors import ConfigError, UserError
 from mnist_sweep.record import OBJECTIVES
 from mnist_sweep.search import outcome
 from mnist_sweep.search.budget import Proposer, check_space
+from mnist_sweep.search.fidelity import from_config
 from mnist_sweep.search.monitor import Heartbeat
 from mnist_sweep.search.sampling import make_pruner, make_sampler
 from mnist_sweep.search.scheduler import Slots
@@ -40,6 +41,7 @@ class BudgetSweeper(Sweeper):
         self,
         sampler: DictConfig,
         pruner: DictConfig,
+        fidelity: DictConfig,
         direction: Any,
         storage: str | None,
         study_name: str | None,
@@ -52,8 +54,10 @@ class BudgetSweeper(Sweeper):
         max_refused: int | None,
         objectives: Sequence[str] | None,
         rerun_from_recipe: Sequence[str],
+        run_reports: bool,
     ) -> None:
         self.sampler_cfg, self.pruner_cfg = sampler, pruner
+        self.fidelity_cfg = OmegaConf.to_container(fidelity, resolve=True) if fidelity else None
         many = isinstance(direction, Sequence) and not isinstance(direction, str)
         self.directions = [str(d) for d in direction] if many else [str(direction)]
         self.storage_url, self.study_name = storage, study_name
@@ -64,6 +68,7 @@ class BudgetSweeper(Sweeper):
         self.max_refused = max_refused
         self.objective_names = None if objectives is None else list(objectives)
         self.rerun_keys = list(rerun_from_recipe or [])
+        self.run_reports = run_reports  # read by the jobs (``run_report`` of run.execute)
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -84,14 +89,16 @@ class BudgetSweeper(Sweeper):
         pruner = self._check_settings()
         space = Space.parse([*(f"{k}={v}" for k, v in self.params.items()), *arguments])
         objectives = self._check_objectives()
-        max_params = check_space(space, self._compose)
+        fidelity = from_config(self.fidelity_cfg, self.directions, pruner, space.dists)
+        max_params = check_space(space, self._compose, fidelity)
         sampler = make_sampler(self.sampler_cfg)
         url, interval = self.storage_url, self.heartbeat_interval
         storage = open_storage(url, interval) if url else None
         heartbeat = Heartbeat(storage, interval)
         study = self._open_study(storage, sampler, pruner)
         log.info(
-            "Study %r in %s (%d trials so far), directions %s, sampler %s, pruner %s, seeds %s",
+            "Study %r in %s (%d trials so far), directions %s, sampler %s, pruner %s, seeds %s, "
+            "fidelity %s",
             study.study_name,
             hide_password(self.storage_url) if self.storage_url else "memory",
             len(study.trials),
@@ -99,8 +106,9 @@ class BudgetSweeper(Sweeper):
             self.sampler_cfg._target_,
             type(pruner).__name__,
             self.seeds,
+            fidelity or "none",
         )
-        proposer = Proposer(space, self._compose, heartbeat, max_params, self.max_refused)
+        proposer = Proposer(space, self._compose, heartbeat, max_params, self.max_refused, fidelity)
         outcomes = outcome.Outcomes(heartbeat, self.seeds, objectives)
         slots = Slots(
             self.launcher,
