@@ -384,7 +384,7 @@ def carry(path: Path, names: list[str]) -> list[dict]:
     missing = [n for n in names if n not in rows]
     if missing:
         sys.exit(f"{path} has no time-to-target rows for {missing}; it has {sorted(rows)}.")
-    carried = [{"stamp": earlier["stamp"]} | rows[n] for n in names]
+    carried = [{"stamp": earlier["stamp"], "machine": earlier["machine"]} | rows[n] for n in names]
     for t in carried:  # rows written by earlier versions of this script lack some summaries
         runs, accs = t["runs"], [r["test_acc"] for r in t["runs"]]
         worst = min(runs, key=lambda r: r["test_acc"])

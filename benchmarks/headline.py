@@ -48,14 +48,15 @@ def cpu_machine(machine: dict, threads: int, precision: str | None = None) -> st
 
 def benchmark_rows(result: dict) -> list[dict]:
     """One row per time-to-target experiment of a ``benchmark.json``."""
-    machine = result["machine"]
     return [
         {
             "recipe": t["experiment"],
             "params": t["params"],
             "epochs": t["epochs"],
             "machine": cpu_machine(
-                machine, t.get("threads", machine["threads"]), t.get("precision")
+                t.get("machine", result["machine"]),  # a row carried over: its own machine
+                t.get("threads", t.get("machine", result["machine"])["threads"]),
+                t.get("precision"),
             ),
             "seeds": [r["seed"] for r in t["runs"]],
             "accs": [r["test_acc"] for r in t["runs"]],

@@ -116,7 +116,7 @@ def markdown(result: dict) -> str:
     lines = [
         f"Measured {result['stamp']} on **{m['cpu']}, {m['cpu_capability']}** "
         f"({p['cores']} cores, torch {m['torch']}, {m['threads']} threads; "
-        f"`python benchmarks/speed.py {' '.join(result['args'])}`).",
+        f"`python -m benchmarks.speed {' '.join(result['args'])}`).",
         f"Peak: {p['cores']} cores × {p['clock_ghz']} GHz (as the OS reports it) × "
         f"{p['fp32_lanes']} fp32 lanes × 2 (FMA) × {p['fma_units']} FMA units = "
         f"{p['fp32_peak'] / 1e9:,.0f} GFLOP/s fp32; bf16: {bf16}. One epoch of the reference "
