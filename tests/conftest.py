@@ -135,7 +135,16 @@ def signal_after_epoch(
     ``metrics.json`` matches the glob ``metrics`` has finished an epoch, and wait for it."""
     env = {**os.environ, "MNIST_SWEEP_DATA": str(DATA_ROOT)}
     args = [sys.executable, "-m", "mnist_sweep", *command]
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        args,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # a shell's background job ignores SIGINT, and a child inherits that: give it back the
+        # disposition a user's foreground run has
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         found = list(cwd.glob(metrics))

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from mlflow import MlflowClient
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
@@ -74,7 +75,8 @@ def test_a_run_is_in_mlflow_and_tensorboard_with_config_epochs_final_metrics_and
     assert run.data.tags["status"] == "completed"
     assert run.data.tags["run_dir"] == str(run_dir)
     assert run.data.params["trainer.epochs"] == "2"
-    assert run.data.params["model.widths"] == "[8, 16, 16, 16, 16, 16]"
+    composed = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+    assert run.data.params["model.widths"] == str(composed["model"]["widths"])
     assert not any(key.startswith("logger.") for key in run.data.params)  # URIs hold passwords
     for name in ("test_acc", "train_loss", "lr"):
         steps = [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, name)]

@@ -60,8 +60,9 @@ def test_glob_and_range_sweeps_started_together_keep_their_own_dirs_and_leaderbo
 
     dirs = sweep_dirs(tmp_path)
     assert len(dirs) == 2
-    by_size = sorted((leaderboard(d) for d in dirs), key=len)
-    augs, seeds = by_size
+    boards = [leaderboard(d) for d in dirs]
+    seeds = next(b for b in boards if any("trainer.seed" in r["key_changes"] for r in b))
+    augs = next(b for b in boards if b is not seeds)
     assert sorted(r["key_changes"] for r in augs) == [
         f"aug={a}" for a in ("affine", "hflip", "intensity", "none", "rotate", "vflip")
     ]
@@ -72,8 +73,8 @@ def test_glob_and_range_sweeps_started_together_keep_their_own_dirs_and_leaderbo
 
     assert main([str(tmp_path / "multirun")]) == 0
     everything = leaderboard(tmp_path / "multirun")
-    assert len(everything) == 11
-    assert [r["run"] for r in everything] == [str(n) for n in range(1, 12)]
+    assert len(everything) == len(augs) + len(seeds) == 12
+    assert [r["run"] for r in everything] == [str(n) for n in range(1, 13)]
 
 
 def test_a_diverged_job_gets_its_own_level_and_the_sweep_goes_on(cli, tmp_path):
