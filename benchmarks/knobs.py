@@ -125,8 +125,7 @@ def main() -> None:
     for name, row in results.items():
         best = min(row.values())
         lines += [f"| {name} | {k} | {ms:.2f} | {ms / best:.2f} |" for k, ms in row.items()]
-    marker = "knobs-" + machine.cpu_capability().split()[0].lower()
-    marker += "-capped" if "(" in machine.cpu_capability() else ""
+    marker = f"knobs-{machine.cpu_kind()}"
     stamp = f"{datetime.now():%Y-%m-%d_%H-%M-%S}"
     out = REPO / "benchmarks" / "results" / f"{stamp}-knobs"
     out.mkdir(parents=True, exist_ok=True)

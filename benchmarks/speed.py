@@ -12,7 +12,8 @@ Runs of the precisions alternate, so a slower or faster minute of a shared machi
 of them; the table gives medians. bf16 on a CPU without native bf16 instructions (several times
 slower than fp32) can be timed on ``--slow-epochs`` epochs instead of the whole recipe.
 Writes ``benchmarks/results/<stamp>-speed/speed.{json,md}``; ``--docs`` also puts the table
-between the markers of its CPU kind in docs/benchmarks.md (``speed-avx2``, ``speed-avx512``...).
+between the markers of its CPU kind in docs/benchmarks.md (``speed-avx512``,
+``speed-avx2-capped``, …).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def cpu_peak() -> dict:
     """The CPU's fp32 (and native bf16) peak from its flags and reported clock: cores × clock ×
     FMA lanes × 2 FLOP per FMA × FMA units."""
     flags = machine.cpu_flags()
-    capped = "ONEDNN_MAX_CPU_ISA" in os.environ or "ATEN_CPU_CAPABILITY" in os.environ
+    capped = machine.isa_capped()
     lanes = 16 if "avx512f" in flags and not capped else 8 if "fma" in flags else 4
     clock = float(machine.cpuinfo_field(machine.CPUINFO, "cpu MHz") or 0) / 1000
     cores = len(os.sched_getaffinity(0))
@@ -169,8 +170,7 @@ def main() -> None:
     result["rows"] = summarise(runs, result["peak"], reference_s)
     out.mkdir(parents=True, exist_ok=True)
     artifacts.write_json(out / "speed.json", result)
-    kind = result["machine"]["cpu_capability"].split()[0].lower()  # avx2, avx512, ...
-    marker = f"speed-{kind}{'-capped' if '(' in result['machine']['cpu_capability'] else ''}"
+    marker = f"speed-{machine.cpu_kind()}"
     publish(markdown(result), out / "speed.md", f"<!-- {marker}:start -->",
             f"<!-- {marker}:end -->", args.docs)  # fmt: skip
 

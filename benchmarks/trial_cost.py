@@ -32,7 +32,7 @@ from typing import Any
 import optuna
 import torch
 
-from mnist_sweep import artifacts, data, engine, report
+from mnist_sweep import artifacts, data, engine, machine, report
 from mnist_sweep.augment import Augment
 from mnist_sweep.config import validate
 from mnist_sweep.confirm import compose_run
@@ -54,30 +54,21 @@ def job_start() -> float:
     return time.perf_counter() - start
 
 
-def load(plain: dict[str, Any]) -> data.Splits:
-    d = plain["data"]
-    return data.load_splits(
-        d["root"],
-        mean=d["mean"],
-        std=d["std"],
-        val_size=d["val_size"],
-        train_subset=d["train_subset"],
-        split_seed=d["split_seed"],
-        sources=d["sources"],
-    )
-
-
 def one_trial(overrides: list[str], work: Path, number: int) -> dict[str, float]:
     """Seconds of each phase of one trial, done as ``run.execute`` does them."""
     times: dict[str, float] = {}
     times["config compose"], (cfg, _) = timed(lambda: compose_run(overrides))
     plain = validate(cfg)
-    times["data load"], splits = timed(lambda: load(plain))
+    times["data load"], splits = timed(lambda: data.load_configured(plain["data"]))
     torch.set_num_threads(plain["device"]["threads"])
     times["model build"], model = timed(
         lambda: engine.build("model", plain["model"], allowed=plain["allowed_targets"])
     )
     trainer, dev = plain["trainer"], plain["device"]
+    # the precision a run of this config trains at (device.precision=auto resolved as run.py does)
+    precision, _ = machine.choose_precision(
+        dev["precision"], torch.device("cpu"), model, trainer["batch_size"]
+    )
     # fit tests after its last epoch: one image here, the phases below time the full passes
     train_only = data.Splits(splits.train_x, splits.train_y, splits.test_x[:1], splits.test_y[:1])
     history = engine.fit(
@@ -90,17 +81,17 @@ def one_trial(overrides: list[str], work: Path, number: int) -> dict[str, float]
         batch_size=trainer["batch_size"],
         label_smoothing=trainer["label_smoothing"],
         grad_clip=trainer["grad_clip"],
-        precision=dev["precision"],
+        precision=precision,
         channels_last=dev["channels_last"],
         seed=trainer["seed"],
         test_every=0,
     )
     times["training"] = history.train_seconds
     times["validation"], _ = timed(
-        lambda: engine.evaluate(model, splits.val_x, splits.val_y, dev["precision"])
+        lambda: engine.evaluate(model, splits.val_x, splits.val_y, precision)
     )
     times["test"], test = timed(
-        lambda: engine.evaluate(model, splits.test_x, splits.test_y, dev["precision"])
+        lambda: engine.evaluate(model, splits.test_x, splits.test_y, precision)
     )
     run_dir = work / f"run{number}"
     run_dir.mkdir()

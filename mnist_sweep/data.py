@@ -18,10 +18,11 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -254,6 +255,20 @@ def load_splits(
             root, mean, std, val_size, train_subset, split_seed, sources, device
         )
     return _SPLITS[key]
+
+
+def load_configured(node: Mapping[str, Any], device: torch.device | str = "cpu") -> Splits:
+    """``load_splits`` with the arguments of a config's ``data`` node."""
+    return load_splits(
+        node["root"],
+        mean=node["mean"],
+        std=node["std"],
+        val_size=node["val_size"],
+        train_subset=node["train_subset"],
+        split_seed=node["split_seed"],
+        sources=node["sources"],
+        device=device,
+    )
 
 
 def _load_splits(

@@ -19,6 +19,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -53,15 +54,31 @@ def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
 
 
 def cpuinfo_field(cpuinfo: Path, name: str) -> str:
-    try:
-        lines = cpuinfo.read_text(errors="replace").splitlines()
-    except OSError:
-        return ""
-    for line in lines:
+    """The first value of ``name`` in a cpuinfo file (read once per process); empty if none."""
+    for line in _cpuinfo_lines(cpuinfo):
         key, _, value = line.partition(":")
         if key.strip() == name:
             return value.strip()
     return ""
+
+
+@cache
+def _cpuinfo_lines(cpuinfo: Path) -> tuple[str, ...]:
+    try:
+        return tuple(cpuinfo.read_text(errors="replace").splitlines())
+    except OSError:
+        return ()
+
+
+def isa_capped() -> bool:
+    """True when an environment variable caps the instruction sets torch or oneDNN use."""
+    return any(k in os.environ for k in DISPATCH_LIMITS)
+
+
+def cpu_kind() -> str:
+    """A short name of the CPU kind for file and marker names: ``avx512``, ``avx2-capped``."""
+    kind = torch.backends.cpu.get_cpu_capability().lower()
+    return f"{kind}-capped" if isa_capped() else kind
 
 
 def cpu_capability() -> str:

@@ -157,16 +157,7 @@ def _train(
         torch.set_num_threads(dev_cfg["threads"] or threads)
     record.device = str(device)
 
-    splits = data.load_splits(
-        data_cfg["root"],
-        mean=data_cfg["mean"],
-        std=data_cfg["std"],
-        val_size=data_cfg["val_size"],
-        train_subset=data_cfg["train_subset"],
-        split_seed=data_cfg["split_seed"],
-        sources=data_cfg["sources"],
-        device=device,
-    )
+    splits = data.load_configured(data_cfg, device)
     torch.manual_seed(trainer["seed"])
     model = engine.build("model", plain["model"], allowed=plain["allowed_targets"]).to(device)
     record.params = models.trainable_params(model)
