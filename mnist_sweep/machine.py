@@ -102,7 +102,8 @@ def describe(device: torch.device) -> dict[str, str | int | None]:
 
 @dataclass(frozen=True)
 class Probe:
-    """Median milliseconds of one training step at each precision, and when it was measured."""
+    """Milliseconds of one training step at each precision (the fastest round), and when it was
+    measured."""
 
     fp32_ms: float
     bf16_ms: float
