@@ -4,8 +4,9 @@
     .venv/bin/python -m benchmarks.time_to_confirmed --searches arch:5000 arch:20000 \
         --seeds 1000 1001 1002 1003 1004 --confirm-set trainer.epochs=20
 
-Each search, ``PRESET[:BUDGET]`` (default: ``hparams_search=arch`` and the plain
-``hparams_search=widths`` under ``--budget``), starts from an empty study of its own and runs side
+Each search, ``PRESET[:BUDGET][+ARM]`` (default: ``hparams_search=arch`` and the plain
+``hparams_search=widths`` under ``--budget``; an arm of ``benchmarks.fidelity_arms``, e.g.
+``arch:8000+median arch:8000+halving``), starts from an empty study of its own and runs side
 by side with the others, one job at a time on one thread each (so two searches on 2 cores get
 one core each). After ``--search-minutes`` its search is stopped with Ctrl-C, and its best
 completed trials (each point once) are confirmed one at a time, best first, with
@@ -33,6 +34,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from benchmarks.fidelity_arms import ARMS
 from benchmarks.markers import publish
 from benchmarks.timed import run_for
 from mnist_sweep import artifacts
@@ -59,9 +61,10 @@ def study_counts(study: optuna.Study) -> dict:
 
 def run_one(spec: str, args: argparse.Namespace, root: Path, t0: float, result: dict) -> None:
     """One search from an empty study, then its confirmations; fills ``result`` as it goes."""
+    spec, _, arm = spec.partition("+")
     preset, _, budget = spec.partition(":")
     budget = int(budget or args.budget)
-    search = f"{preset}_{budget}"
+    search = f"{preset}_{budget}" + (f"_{arm}" if arm else "")
     work = root / "runs" / search
     (work / "studies").mkdir(parents=True)
     log = work / "log.txt"
@@ -70,10 +73,10 @@ def run_one(spec: str, args: argparse.Namespace, root: Path, t0: float, result: 
         sys.executable, "-m", "mnist_sweep", "-m", f"hparams_search={preset}",
         f"budget.max_params={budget}", "hydra.sweeper.n_trials=100000",
         f"hydra.sweeper.study_name={search}", f"hydra.sweeper.storage={url}",
-        "device.threads=1", *args.set,
+        "device.threads=1", *args.set, *(ARMS[arm][1] if arm else []),
     ]  # fmt: skip
     result.update(
-        search=search, preset=preset, budget=budget, command=command, confirmed=[],
+        search=search, preset=preset, arm=arm, budget=budget, command=command, confirmed=[],
         minutes_to_confirmed=None,
     )  # fmt: skip
     with log.open("a") as out:
@@ -132,9 +135,10 @@ def markdown(result: dict) -> str:
         )
         reached = r["minutes_to_confirmed"]
         budget = r.get("budget", result.get("budget"))  # one budget for all in earlier results
+        arm = f" + {ARMS[r['arm']][0]}" if r.get("arm") else ""
         lines.append(
-            f"| `{r.get('preset', r['search'])}` | {budget:,} | {r['asked']} | {r['refused']} | "
-            f"{r['pruned']} | {r['completed']} | {pct(r['best_val'], unit='')} | "
+            f"| `{r.get('preset', r['search'])}`{arm} | {budget:,} | {r['asked']} | "
+            f"{r['refused']} | {r['pruned']} | {r['completed']} | {pct(r['best_val'], unit='')} | "
             f"{confirmed or '—'} | "
             f"{'not reached' if reached is None else reached} |"
         )
@@ -164,6 +168,9 @@ def main() -> None:
     )
     parser.add_argument("--render", type=Path, metavar="RESULT_DIR", help="run nothing: re-render")
     args = parser.parse_args()
+    unknown = [s for s in args.searches if s.partition("+")[2] not in ("", *ARMS)]
+    if unknown:
+        parser.error(f"unknown arm in {unknown[0]!r}; arms: {', '.join(ARMS)}")
     if args.render:
         finish(json.loads((args.render / "confirmed.json").read_text()), args.render, args.docs)
         return
