@@ -40,6 +40,7 @@ from mnist_sweep import artifacts, models
 from mnist_sweep import machine as mnist_machine
 from mnist_sweep.config import recipe, to_plain
 from mnist_sweep.data import ensure_mnist
+from mnist_sweep.formats import seed_list
 from mnist_sweep.record import DEFAULT_BUDGET, RunRecord
 from mnist_sweep.run import execute
 
@@ -281,13 +282,6 @@ def from_runs(name: str, sweep: Path) -> dict:
         sys.exit(f"{sweep} holds no finished run.")
     shown = sorted(asked - {"device.precision=auto"})
     return summarise(name, runs, shown) | {"from_runs": str(sweep), "threads": record.threads}
-
-
-def seed_list(seeds: list[int]) -> str:
-    """0–9 for a run of consecutive seeds, else the seeds themselves."""
-    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
-        return f"{seeds[0]}–{seeds[-1]}"
-    return ", ".join(map(str, seeds))
 
 
 def reached(row: dict) -> bool:

@@ -19,7 +19,7 @@ import statistics
 from pathlib import Path
 
 from benchmarks.markers import README, write_between
-from mnist_sweep.formats import num, pct
+from mnist_sweep.formats import num, pct, seed_list
 
 START, END = "<!-- headline:start -->", "<!-- headline:end -->"
 HEADER = [
@@ -27,13 +27,6 @@ HEADER = [
     "| median train s |",
     "|---|---:|---:|---|---|---:|---:|---:|",
 ]
-
-
-def seed_list(seeds: list[int]) -> str:
-    """0–9 for a run of consecutive seeds, else the seeds themselves."""
-    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
-        return f"{seeds[0]}–{seeds[-1]}"
-    return ", ".join(map(str, seeds))
 
 
 def cpu_machine(machine: dict, threads: int, precision: str | None = None) -> str:

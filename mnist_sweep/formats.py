@@ -38,3 +38,10 @@ def secs(value: Any) -> str:
     if minutes < 60:
         return f"{minutes}\u00a0min {seconds:02d}\u00a0s"
     return f"{minutes // 60}\u00a0h {minutes % 60:02d}\u00a0min"
+
+
+def seed_list(seeds: list[int]) -> str:
+    """0–9 for a run of consecutive seeds, else the seeds themselves."""
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}–{seeds[-1]}"
+    return ", ".join(map(str, seeds))
