@@ -321,6 +321,13 @@ def collect(path: Path, run_dirs: list[Path] | None = None) -> pd.DataFrame:
     return df
 
 
+def recipe_key(overrides: Any) -> tuple[str, ...]:
+    """A run's overrides without its seed, sorted: runs with equal keys repeat one recipe with
+    other seeds (unknown overrides: the empty key)."""
+    known = overrides if isinstance(overrides, list) else []
+    return tuple(sorted(o for o in known if not SEED_OVERRIDE.match(o)))
+
+
 def seed_groups(df: pd.DataFrame) -> pd.DataFrame:
     """Finished runs that differ only in ``trainer.seed``, two or more to a group: mean ± std."""
     done = df[df["level"].isin(FINISHED) & df["test_acc"].notna()]
@@ -329,13 +336,8 @@ def seed_groups(df: pd.DataFrame) -> pd.DataFrame:
     )
     if not seeded.any():  # no run sets its seed: no groups (quick for large sweeps)
         return pd.DataFrame()
-    key = done["overrides"].map(
-        lambda o: tuple(
-            sorted(x for x in (o if isinstance(o, list) else []) if not SEED_OVERRIDE.match(x))
-        )
-    )
     rows = []
-    for _, group in done.groupby(key, sort=False):
+    for _, group in done.groupby(done["overrides"].map(recipe_key), sort=False):
         if len(group) < 2:
             continue
         changes = [c for c in group["key_changes"].iloc[0] or [] if not SEED_OVERRIDE.match(c)]
