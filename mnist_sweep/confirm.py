@@ -4,9 +4,10 @@ seeds and report their final-epoch test accuracy.
 A search chooses on validation accuracy; this is where its choice meets the test set, once, with
 seeds the search never used. Each of the ``--top`` best completed trials is re-trained with its own
 config on all 60,000 training images (no validation split) once per ``--seeds`` seed. The runs land
-in one sweep folder, ``multirun/<date>/<time>/<job>/``, with its leaderboard, and the study gets a
-user attribute per confirmed trial, ``confirmed/<trial number>`` (Optuna keeps finished trials
-read-only): seeds, test accuracy per seed, mean, std, worst and the sweep folder.
+in one sweep folder, ``multirun/<date>/<time>/<job>/``, with its leaderboard; each run's record
+names the study and trial it confirms (``study``, ``trial``). The study gets a user attribute per
+confirmed trial, ``confirmed/<trial number>`` (Optuna keeps finished trials read-only): seeds,
+test accuracy per seed, mean, std, worst and the sweep folder.
 """
 
 from __future__ import annotations
@@ -160,9 +161,10 @@ def confirm(
     )
     results, job = [], 0
     for trial, base in plans:
+        tags = [f"++search.study={study.study_name}", f"++search.trial={trial.number}"]
         accs = []
         for seed in seeds:
-            overrides = [*base, *FULL_DATA, f"trainer.seed={seed}", *extra]
+            overrides = [*base, *FULL_DATA, f"trainer.seed={seed}", *tags, *extra]
             record = run_one(overrides, sweep / str(job), job)
             accs.append(record.test_acc)
             job += 1

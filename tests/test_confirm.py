@@ -49,6 +49,7 @@ def test_the_best_trial_is_retrained_on_held_out_seeds_and_recorded(study_dir, m
     sweep = Path(confirmed["sweep"])
     runs = [json.loads((sweep / str(j) / "metrics.json").read_text()) for j in (0, 1)]
     assert [r["seed"] for r in runs] == [7, 8]
+    assert [(r["study"], r["trial"]) for r in runs] == [("widths", best.number)] * 2
     assert [r["test_acc"] for r in runs] == confirmed["test_acc"]
     trial_widths = [best.params[k] for k in ("search.w1", "search.w2", "search.w3", "search.w4")]
     assert all(f"search.w1={trial_widths[0]}" in r["overrides"] for r in runs)
