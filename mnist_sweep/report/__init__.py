@@ -4,8 +4,10 @@
 ``charts`` draws with matplotlib and ``pages`` fills the Jinja2 templates: ``run_page`` writes
 ``report.html`` per run, ``leaderboard`` writes ``leaderboard.html`` and ``leaderboard.csv`` per
 sweep (or any folder of runs), with the study view of an Optuna sweep (``study``); ``live`` keeps
-a running sweep's page current. ``python -m mnist_sweep.report PATH`` rebuilds them at any time,
-``python -m mnist_sweep.report URL`` shows an Optuna storage's study.
+a running sweep's page current; ``front`` writes the confirmed size–accuracy front of confirmation
+runs. ``python -m mnist_sweep.report PATH`` rebuilds them at any time, ``python -m
+mnist_sweep.report URL`` shows an Optuna storage's study, ``python -m mnist_sweep.report front
+RUN_DIR …`` writes ``front.html`` and ``front.md``.
 """
 
 from mnist_sweep.report.collect import NoRunsError

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import imsave
+from matplotlib.ticker import NullFormatter
 
 from mnist_sweep.record import FINISHED
 
@@ -270,6 +272,35 @@ def seed_front(trials: pd.DataFrame, objective: str, direction: str) -> str:
         ax.set_xlabel("trainable parameters")
         ax.set_ylabel(f"{objective} over seeds")
         fig.legend(loc="outside lower center", ncols=2, fontsize=8)
+        return _svg(fig)
+
+
+def size_front(
+    recipes: pd.DataFrame, chosen: pd.DataFrame, bounds: Sequence[int], target_acc: float
+) -> str:
+    """Confirmed recipes' mean final test accuracy (± std over seeds) against parameters on a
+    log axis, each one's worst seed marked; the best under each bound (dashed) ringed."""
+    with rc_context(STYLE):
+        fig = Figure(figsize=(6.2, 3.6), layout="constrained")
+        ax = fig.subplots()
+        x, mean = recipes["params"].astype(float), 100 * recipes["mean"].astype(float)
+        std = 100 * recipes["std"].astype(float).fillna(0)
+        ax.errorbar(x, mean, yerr=std, fmt="o", ms=4, color=TRIAL_COLORS["complete"],
+                    ecolor="#8c959f", elinewidth=1, capsize=2, label="mean ± std")  # fmt: skip
+        ax.scatter(x, 100 * recipes["worst"].astype(float), marker="v", s=22,
+                   color=COLORS["failed"], zorder=3, label="worst seed")  # fmt: skip
+        ax.scatter(chosen["params"].astype(float), 100 * chosen["mean"].astype(float), s=110,
+                   facecolors="none", edgecolors="#24292f", label="best under a bound")  # fmt: skip
+        for bound in bounds:
+            ax.axvline(bound, color="#afb8c1", lw=0.8, ls="--")
+        _target_line(ax, target_acc)
+        ax.set_xscale("log")
+        ax.set_xticks(list(bounds))
+        ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("trainable parameters (log scale)")
+        ax.set_ylabel("final test accuracy (%)")
+        fig.legend(loc="outside lower center", ncols=4, fontsize=8)
         return _svg(fig)
 
 
