@@ -44,6 +44,8 @@ HEADINGS = {
     "origin": "from",
     "sweep": "sweep folder",
 }
+RECIPE_COLUMNS = ("origin", "sweeps", "params", "epochs", "seeds", "n", "mean", "std", "worst",
+                  "worst_seed", "train_seconds")  # fmt: skip
 NUMBERS = ("bound", "params", "epochs", "accuracy", "worst", "train")  # right-aligned columns
 
 
@@ -107,8 +109,7 @@ def recipes(df: pd.DataFrame) -> pd.DataFrame:
                 "train_seconds": group["train_seconds"].median(),
             }
         )
-    columns = ["origin", "sweeps", "params", "epochs", "seeds", "n", "mean", "std", "worst"]
-    return pd.DataFrame(rows, columns=[*columns, "worst_seed", "train_seconds"])
+    return pd.DataFrame(rows, columns=RECIPE_COLUMNS)
 
 
 def pick(table: pd.DataFrame, bounds: Sequence[int], min_seeds: int) -> list[dict | None]:
