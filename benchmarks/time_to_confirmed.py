@@ -9,7 +9,8 @@ Each search, ``PRESET[:BUDGET][+ARM]`` (default: ``hparams_search=arch`` and the
 ``arch:8000+median arch:8000+halving``), starts from an empty study of its own and runs side
 by side with the others, one job at a time on one thread each (so two searches on 2 cores get
 one core each). After ``--search-minutes`` its search is stopped with Ctrl-C, and its best
-completed trials (each point once) are confirmed one at a time, best first, with
+completed trials (each point once; under halving, the highest rung's first) are confirmed one at
+a time, best first, with
 ``python -m mnist_sweep.confirm --trials N --seeds 1000 1001 1002``: all 60,000 training images,
 seeds the search never used, final-epoch test accuracy. The clock stops at the first trial whose
 every seed reaches ``--target`` (99.4 %), or at ``--minutes``. Writes
@@ -40,6 +41,7 @@ from benchmarks.timed import run_for
 from mnist_sweep import artifacts
 from mnist_sweep.formats import pct
 from mnist_sweep.machine import cpu_name
+from mnist_sweep.search.fidelity import RUNG
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- time-to-confirmed:start -->", "<!-- time-to-confirmed:end -->"
@@ -86,7 +88,8 @@ def run_one(spec: str, args: argparse.Namespace, root: Path, t0: float, result: 
     result.update(study_counts(study))
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
     distinct = {}  # TPE may propose the same point twice: confirm each point once
-    for trial in sorted(done, key=lambda t: t.value, reverse=True):
+    # best first; under successive halving, trials of the highest rung (the longest training)
+    for trial in sorted(done, key=lambda t: (t.user_attrs.get(RUNG, 0), t.value), reverse=True):
         distinct.setdefault(tuple(sorted(trial.params.items())), trial)
     candidates = list(distinct.values())[: args.top]
     target = args.target

@@ -165,14 +165,15 @@ def sweep(trials: int, overrides: list[str]) -> dict[str, float]:
     }
 
 
-def job_end(runs: int, repeats: int = 5) -> tuple[float, float]:
+def job_end(runs: int, repeats: int = 5, config: str | None = None) -> tuple[float, float]:
     """Seconds of one live leaderboard rewrite (what a job end costs) at ``runs`` synthetic
-    runs, after one run's metrics changed: the median of ``repeats``, and the first rewrite."""
+    runs (``config``: the text of their ``.hydra/config.yaml``), after one run's metrics
+    changed: the median of ``repeats``, and the first rewrite."""
     from mnist_sweep.report import live, write_leaderboard
     from tests.helpers.synthetic import make_runs
 
     with tempfile.TemporaryDirectory() as tmp:
-        sweep_dir = make_runs(Path(tmp), runs)
+        sweep_dir = make_runs(Path(tmp), runs, config=config)
         live.start(sweep_dir, runs + 1, reload_seconds=10)
         first, _ = timed(lambda: write_leaderboard(sweep_dir, run_reports=False))
         times = []
@@ -189,6 +190,9 @@ def main() -> None:
     parser.add_argument("--train-subset", type=int, default=2048, help="training images (2048)")
     parser.add_argument("--sweep-trials", type=int, default=12, help="0: skip the search (12)")
     parser.add_argument("--board-runs", type=int, default=1000, help="0: skip the page (1000)")
+    parser.add_argument(
+        "--board-config", type=Path, help="a real run's .hydra/config.yaml for the page's runs"
+    )
     args = parser.parse_args()
     root = os.environ.get("MNIST_SWEEP_DATA", "data")
     overrides = [*SEARCH, f"data.train_subset={args.train_subset}", f"data.root={root}"]
@@ -211,7 +215,8 @@ def main() -> None:
             + ", ".join(f"{k} {v:.2f} s" for k, v in found.items())
         )
     if args.board_runs:
-        median, first = job_end(args.board_runs)
+        config = args.board_config.read_text() if args.board_config else None
+        median, first = job_end(args.board_runs, config=config)
         print(
             f"\nlive leaderboard at {args.board_runs} runs: a job end {median:.3f} s (median), "
             f"the first rewrite {first:.3f} s"

@@ -1,7 +1,8 @@
 """How the reports scale: aggregate a synthetic sweep, write its page, open, sort and filter it
 in headless Chromium, rewrite a live page, and rebuild missing run reports in parallel.
 
-    python -m scripts.report_scale [--runs 10000] [--live-runs 500] [--reports 60]
+    python -m scripts.report_scale [--runs 10000] [--live-runs 500] [--reports 60] \
+        [--config RUN/.hydra/config.yaml]
 
 Prints one line per figure (seconds unless said); the synthetic sweeps live in a temporary
 folder that is removed afterwards.
@@ -88,11 +89,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--live-runs", type=int, default=500)
     parser.add_argument("--reports", type=int, default=60)
+    parser.add_argument(
+        "--config", type=Path, help="a real run's .hydra/config.yaml, written into every run"
+    )
     args = parser.parse_args()
+    config = args.config.read_text() if args.config else None
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
-        big = make_runs(root / "big", args.runs)
+        big = make_runs(root / "big", args.runs, config=config)
         print(f"aggregate {args.runs} runs (collect): {timed(lambda: collect(big)):.1f}")
         page_s = timed(lambda: write_leaderboard(big, run_reports=False))
         page = big / "leaderboard.html"
@@ -101,7 +106,7 @@ def main() -> None:
         for key, value in browser_figures(page, root / "profile").items():
             print(f"chromium {key}: {value:.2f}")
 
-        small = make_runs(root / "live", args.live_runs)
+        small = make_runs(root / "live", args.live_runs, config=config)
         live.start(small, expected=args.live_runs, reload_seconds=10)
         write_leaderboard(small, run_reports=False)
         rewrites = [timed(lambda: write_leaderboard(small, run_reports=False)) for _ in range(3)]

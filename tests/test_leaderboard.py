@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
+from omegaconf import OmegaConf
 
 from mnist_sweep import models, report
 from mnist_sweep.record import LEVELS
 from mnist_sweep.report import table as runs_table
 from mnist_sweep.report.__main__ import main
-from mnist_sweep.report.collect import read_curve
+from mnist_sweep.report.collect import read_config, read_curve
+from mnist_sweep.report.pages import json_script
 from mnist_sweep.report.run_page import PARALLEL_REPORTS_FROM, write_run_reports
 from tests.helpers.pages import external_references, page_data, tables
 from tests.helpers.runs import SEED_NET, SEED_NET_PARAMS, fake_run, sweep
@@ -373,3 +377,29 @@ def test_a_metrics_file_nested_too_deep_to_read_is_an_unreadable_row(tmp_path):
     good, deep = rows(sweep_dir)
     assert good["status"] == "below target"
     assert deep["status"] == "unreadable" and "metrics.json is unreadable" in deep["detail"]
+
+
+@pytest.mark.parametrize("env", [{}, {"MNIST_SWEEP_DATA": "/mnist"}])
+def test_a_run_config_reads_as_omegaconf_resolves_it_without_omegaconf(tmp_path, monkeypatch, env):
+    monkeypatch.delenv("MNIST_SWEEP_DATA", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    text = "data:\n  root: ${oc.env:MNIST_SWEEP_DATA,data}\noptim:\n  lr: 0.3\n"
+    text += "sched:\n  max_lr: ${optim.lr}\nmodel:\n  widths: ['${w}', 4]\nw: 8\n"
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text(text)
+    with patch.object(OmegaConf, "create", side_effect=AssertionError("OmegaConf was used")):
+        fast = read_config(tmp_path)
+    expected = OmegaConf.to_container(OmegaConf.create(text), resolve=True)
+    assert fast == expected
+    assert fast["data"]["root"] == env.get("MNIST_SWEEP_DATA", "data")
+
+
+def test_page_data_json_is_strict_with_null_for_nan_and_no_closing_tag():
+    def refuse(token: str) -> None:
+        raise ValueError(f"{token} is not JSON")
+
+    data = {"acc": [0.99, math.nan, -math.inf], "name": "</script>"}
+    text = json_script(data)
+    assert json.loads(text, parse_constant=refuse) == data | {"acc": [0.99, None, None]}
+    assert "</" not in text

@@ -47,5 +47,9 @@ def render(template: str, context: dict[str, Any]) -> str:
 
 def json_script(data: dict[str, Any]) -> str:
     """JSON safe inside a <script> element: no ``<`` that could close it or open a comment."""
-    text = json.dumps(artifacts.finite(data), separators=(",", ":"), allow_nan=False, default=str)
+    compact = {"separators": (",", ":"), "allow_nan": False, "default": str}
+    try:
+        text = json.dumps(data, **compact)
+    except ValueError:  # a NaN or infinity somewhere: null instead (one more walk of the data)
+        text = json.dumps(artifacts.finite(data), **compact)
     return text.replace("<", "\\u003c")

@@ -3,7 +3,6 @@ table, the config values that differ between runs, the CSV, and the JSON the pag
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from csv import QUOTE_NONNUMERIC
 from datetime import datetime
@@ -118,16 +117,18 @@ def _config_differences(configs: pd.Series) -> tuple[list[str], list[list[Any]]]
     """The config keys whose values differ between runs, and each run's values of them (the
     comparison shows these; a run without a config has none)."""
     flat = [_flat(c) if isinstance(c, dict) else None for c in configs]
-    seen: dict[str, set[str]] = {}
+    seen: dict[str, set[Any]] = {}
+    present: Counter[str] = Counter()  # how many configs have the key
     for f in flat:
         for key, value in (f or {}).items():
             plain = isinstance(value, str | int | float | bool) or value is None
-            seen.setdefault(key, set()).add(value if plain else json.dumps(value, default=str))
-    known = [f for f in flat if f is not None]
+            seen.setdefault(key, set()).add(value if plain else repr(value))
+        present.update((f or {}).keys())
+    known = sum(f is not None for f in flat)
     keys = [
         k
         for k, v in seen.items()
-        if k not in BOOKKEEPING_KEYS and (len(v) > 1 or any(k not in f for f in known))
+        if k not in BOOKKEEPING_KEYS and (len(v) > 1 or present[k] < known)
     ]
     return keys, [[f.get(k) for k in keys] if f is not None else None for f in flat]
 

@@ -27,7 +27,7 @@ model:
 '${{search.w3}}', '${{search.w4}}']
   pool_before_bn: true
 data:
-  root: data
+  root: ${{oc.env:MNIST_SWEEP_DATA,data}}
   val_size: 10000
   train_subset: 50000
 trainer:
@@ -38,6 +38,9 @@ optim:
   name: sgd
   lr: 0.3
   momentum: 0.9
+sched:
+  name: onecycle
+  max_lr: ${{optim.lr}}
 budget:
   max_params: 20000
   max_epochs: 20
@@ -45,9 +48,12 @@ budget:
 """
 
 
-def make_runs(root: Path, n: int, *, epochs: int = 4, seed: int = 0) -> Path:
+def make_runs(
+    root: Path, n: int, *, epochs: int = 4, seed: int = 0, config: str | None = None
+) -> Path:
     """``root/<date>/<time>`` with ``n`` jobs: about one in eight pruned after one or two epochs,
-    one in twenty refused over budget; returns the sweep folder."""
+    one in twenty refused over budget; returns the sweep folder. ``config``: the text of every
+    job's ``.hydra/config.yaml`` (e.g. a real run's), instead of a small synthetic one."""
     rng = random.Random(seed)
     sweep = root / STAMP
     sweep.mkdir(parents=True)
@@ -58,7 +64,8 @@ def make_runs(root: Path, n: int, *, epochs: int = 4, seed: int = 0) -> Path:
         overrides += ["++search.study=widths", f"++search.trial={num}"]
         run = sweep / str(num)
         (run / ".hydra").mkdir(parents=True)
-        (run / ".hydra" / "config.yaml").write_text(CONFIG.format(trial=num, epochs=epochs))
+        text = config if config is not None else CONFIG.format(trial=num, epochs=epochs)
+        (run / ".hydra" / "config.yaml").write_text(text)
         (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
         params = 2000 + 18 * sum(widths.values()) * 12
         fate = rng.random()
