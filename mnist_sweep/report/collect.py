@@ -260,8 +260,31 @@ def read_curve(run_dir: Path) -> list[float | None] | None:
     return curve
 
 
+def flat_config(config: Any) -> dict[str, Any] | None:
+    """A config as ``{"a.b": value}`` (lists stay whole values); None for a run without one."""
+    if not isinstance(config, dict):
+        return None
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out |= {f"{key}.{k}": v for k, v in (flat_config(value) or {}).items()}
+        else:
+            out[str(key)] = value
+    return out
+
+
+def _hashable(value: Any) -> Any:
+    plain = isinstance(value, str | int | float | bool) or value is None
+    return value if plain else repr(value)
+
+
 def _read(run_dir: Path) -> dict[str, Any]:
-    return read_run(run_dir) | {"curve": read_curve(run_dir)}
+    """A run's row: its record, curve and flat config (with its ``(key, value)`` pairs, which
+    the leaderboard compares between runs), read once per change of its files."""
+    run = read_run(run_dir)
+    flat = flat_config(run["config"])
+    pairs = None if flat is None else frozenset((k, _hashable(v)) for k, v in flat.items())
+    return run | {"curve": read_curve(run_dir), "config_flat": flat, "config_pairs": pairs}
 
 
 # each run's row as last read by this process, with the signature of the files it came from: a
@@ -272,7 +295,7 @@ _CHANGING = (artifacts.METRICS, artifacts.HISTORY)  # rewritten while a run trai
 _WRITTEN_ONCE = (f"{HYDRA_DIR}/config.yaml", f"{HYDRA_DIR}/overrides.yaml", "../multirun.yaml")
 
 
-def _stat(path: Path) -> tuple[int, int] | None:
+def _stat(path: str) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
     except OSError:
@@ -283,11 +306,12 @@ def _stat(path: Path) -> tuple[int, int] | None:
 def _signature(run_dir: Path) -> tuple:
     """Size and modification time of every file a run's row is read from (None: absent); the
     files Hydra writes once are looked at again only while one of them was absent."""
-    changing = tuple(_stat(run_dir / name) for name in _CHANGING)
+    folder = str(run_dir)
+    changing = tuple(_stat(os.path.join(folder, name)) for name in _CHANGING)
     cached = _ROWS.get(run_dir)
     if cached is not None and None not in cached[0][1]:
         return changing, cached[0][1]
-    return changing, tuple(_stat(run_dir / name) for name in _WRITTEN_ONCE)
+    return changing, tuple(_stat(os.path.join(folder, name)) for name in _WRITTEN_ONCE)
 
 
 def _read_all(run_dirs: list[Path]) -> list[dict[str, Any]]:
@@ -306,6 +330,14 @@ def _read_all(run_dirs: list[Path]) -> list[dict[str, Any]]:
     return [dict(_ROWS[d][1]) for d in run_dirs]
 
 
+def _relative(run_dir: Path, path: Path) -> str:
+    """``run_dir`` relative to ``path``, with ``/``: a string slice for a run below it."""
+    below, top = str(run_dir), str(path).rstrip(os.sep) + os.sep
+    if below.startswith(top) and os.sep == "/" and ".." not in below[len(top) :].split("/"):
+        return below[len(top) :]
+    return Path(os.path.relpath(run_dir, path)).as_posix()
+
+
 def collect(path: Path, run_dirs: list[Path] | None = None) -> pd.DataFrame:
     """One row per run below ``path`` (or per run of ``run_dirs``, their paths relative to
     ``path``), in launch order, with ``run`` numbered from 1."""
@@ -321,7 +353,7 @@ def collect(path: Path, run_dirs: list[Path] | None = None) -> pd.DataFrame:
     known_start = df["started_at"].where(df["started_at"] != "")
     first_start = known_start.groupby(df["sweep"]).transform("min").fillna("")
     df["launched"] = [_dir_time(s) or t for s, t in zip(sweeps, first_start, strict=True)]
-    df["path"] = [Path(os.path.relpath(r["run_dir"], path)).as_posix() for r in runs]
+    df["path"] = [_relative(r["run_dir"], path) for r in runs]
     df = df.sort_values(
         ["launched", "sweep", "job_num", "started_at", "path"], na_position="last", kind="stable"
     ).reset_index(drop=True)

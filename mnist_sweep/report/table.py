@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections import Counter
 from csv import QUOTE_NONNUMERIC
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 
 from mnist_sweep.formats import missing
 from mnist_sweep.record import FINISHED, INTERRUPTED, LEVELS, RUNNING
@@ -51,7 +53,8 @@ def csv_text(table: pd.DataFrame) -> str:
     (a lone carriage return stays inside its cell) and safe to open in a spreadsheet."""
     csv = table[list(CSV_COLUMNS)].copy()
     csv[list(CSV_INTEGERS)] = csv[list(CSV_INTEGERS)].round().astype("Int64")
-    csv = csv.map(spreadsheet_safe)
+    text = [c for c in csv.columns if not is_numeric_dtype(csv[c])]  # numbers need no guard
+    csv[text] = csv[text].map(spreadsheet_safe)
     return csv.rename(columns=CSV_COLUMNS).to_csv(index=False, quoting=QUOTE_NONNUMERIC)
 
 
@@ -102,43 +105,32 @@ def summary(table: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _flat(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A config as ``{"a.b": value}``; lists stay whole values."""
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if isinstance(value, dict):
-            out |= _flat(value, f"{prefix}{key}.")
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def _config_differences(configs: pd.Series) -> tuple[list[str], list[list[Any]]]:
-    """The config keys whose values differ between runs, and each run's values of them (the
-    comparison shows these; a run without a config has none)."""
-    flat = [_flat(c) if isinstance(c, dict) else None for c in configs]
-    seen: dict[str, set[Any]] = {}
-    present: Counter[str] = Counter()  # how many configs have the key
-    for f in flat:
-        for key, value in (f or {}).items():
-            plain = isinstance(value, str | int | float | bool) or value is None
-            seen.setdefault(key, set()).add(value if plain else repr(value))
-        present.update((f or {}).keys())
-    known = sum(f is not None for f in flat)
-    keys = [
-        k
-        for k, v in seen.items()
-        if k not in BOOKKEEPING_KEYS and (len(v) > 1 or present[k] < known)
-    ]
-    return keys, [[f.get(k) for k in keys] if f is not None else None for f in flat]
+def _config_differences(flat: pd.Series, pairs: pd.Series) -> tuple[list[str], list[list[Any]]]:
+    """The config keys whose values differ between runs (or that some runs lack), in the order
+    of the first config that has them, and each run's values of them (a run without a config
+    has none). ``flat`` and ``pairs``: each run's flat config and its ``(key, value)`` pairs."""
+    known = [p for p in pairs if isinstance(p, frozenset)]
+    counts = Counter(chain.from_iterable(known))  # a pair every run has is no difference
+    differ = {k for (k, _), n in counts.items() if n < len(known)} - set(BOOKKEEPING_KEYS)
+    keys: list[str] = []
+    for config in flat:
+        if len(keys) == len(differ):
+            break
+        keys += [k for k in (config or {}) if k in differ and k not in keys]
+    return keys, [[f.get(k) for k in keys] if isinstance(f, dict) else None for f in flat]
 
 
 def _column(series: pd.Series, digits: int = 0) -> list[Any]:
     """A numeric column as JSON values: NaN becomes null, numbers are rounded to ``digits``
     (whole numbers without a decimal point)."""
-    if digits == 0:
-        return [None if missing(v) else round(v) for v in series.tolist()]
-    return [None if missing(v) else round(float(v), digits) for v in series.tolist()]
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    finite = np.isfinite(values)
+    rounded = np.round(values, digits).tolist()
+    whole = digits == 0
+    return [
+        (int(v) if whole else v) if ok else None
+        for v, ok in zip(rounded, finite.tolist(), strict=True)
+    ]
 
 
 def _curve(curve: Any) -> list[float | None] | None:
@@ -152,7 +144,7 @@ def page_data(
 ) -> dict[str, Any]:
     """Everything the page's script draws, as JSON: the runs by column, their curves, the
     config keys that differ between them, the sweep's live state and the study."""
-    keys, values = _config_differences(table["config"])
+    keys, values = _config_differences(table["config_flat"], table["config_pairs"])
     longest = table["wall_seconds"].max()
     live_state = None
     if state is not None:
