@@ -29,8 +29,8 @@ def epochs(trial) -> tuple[int, int]:
     return metrics["epochs"], metrics["epochs_run"]
 
 
-def test_the_best_third_of_a_rung_is_promoted_to_a_complete_longer_schedule(cli, tmp_path):
-    done = cli(*SEARCH, *HALVING, "hydra.sweeper.n_trials=4")
+def test_the_best_third_of_a_rung_is_promoted_and_only_the_top_rung_repeats_seeds(cli, tmp_path):
+    done = cli(*SEARCH, *HALVING, "hydra.sweeper.n_trials=4", "hydra.sweeper.seeds=[0,1]")
     assert done.returncode == 0, done.stderr[-3000:]
     trials = load(tmp_path).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
@@ -39,6 +39,10 @@ def test_the_best_third_of_a_rung_is_promoted_to_a_complete_longer_schedule(cli,
     assert all(t.user_attrs[RUNG] == 0 and epochs(t) == (1, 1) for t in first)
     assert (promoted.user_attrs[RUNG], promoted.user_attrs[PROMOTED_FROM]) == (1, best.number)
     assert promoted.params == best.params and epochs(promoted) == (2, 2)
+    assert all(list(t.user_attrs["seed_values"]) == ["0"] for t in first)
+    per_seed = promoted.user_attrs["seed_values"]
+    assert list(per_seed) == ["0", "1"] and len(promoted.user_attrs["run_dirs"]) == 2
+    assert promoted.value == pytest.approx(sum(per_seed.values()) / 2)
 
     view = study_view(load(tmp_path), collect(tmp_path / "multirun"), "val_acc")
     assert view["rungs"] == [

@@ -15,7 +15,8 @@ new proposal takes its place until ``n_trials`` trials have trained. Beyond that
   pruner judges that running mean, and its decision stops every seed of the trial;
 * ``n_jobs`` trials run at once (:mod:`.scheduler`);
 * ``hydra/sweeper/fidelity=halving`` trains a proposal on rungs of growing length, each a complete
-  schedule, promoting the best of each rung to the next (:mod:`.fidelity`);
+  schedule, promoting the best of each rung to the next (:mod:`.fidelity`); only the top rung
+  repeats ``seeds``;
 * on an RDB storage, the sweeper records a heartbeat for its running trials; a trial left running
   by a killed process is failed when a sweeper next asks, and re-tried once (:mod:`.monitor`);
 * bad input stops the search with one clear message and exit status 2 before anything trains.

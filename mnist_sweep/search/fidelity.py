@@ -9,7 +9,8 @@ Optuna's public ``enqueue_trial`` and taken by the next ``ask`` of any worker sh
 Higher rungs are promoted first. The rung and the trial it was promoted from are trial user
 attributes (``rung``, ``promoted_from``), so everything is read back from the study's storage: a
 resumed study, or a second process on a shared one, carries on where the study stands, and a
-worker killed mid-rung loses only the trial it was training.
+worker killed mid-rung loses only the trial it was training. Seed repeats
+(``hydra.sweeper.seeds``) are paid on the top rung only; lower rungs train the first seed.
 """
 
 from __future__ import annotations
@@ -80,6 +81,11 @@ class Halving:
                 f"hydra.sweeper.fidelity.rungs={list(self.rungs)}: the rung of {self.rungs[-1]} "
                 f"epochs is over budget.max_epochs={max_epochs}; keep every rung within it."
             )
+
+    def seeds_of(self, trial: optuna.trial.Trial | FrozenTrial, seeds: list[int]) -> list[int]:
+        """The seeds a trial trains (``hydra.sweeper.seeds``): all of them on the top rung, the
+        first below it, where a rung only ranks its trials for promotion."""
+        return seeds if self.rung_of(trial) == len(self.rungs) - 1 else seeds[:1]
 
     @staticmethod
     def rung_of(trial: optuna.trial.Trial | FrozenTrial) -> int:

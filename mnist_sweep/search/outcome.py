@@ -36,9 +36,16 @@ class Outcomes:
         self.heartbeat, self.seeds, self.objectives = heartbeat, seeds, objectives
         self.busy_seconds = 0.0  # the jobs' wall time (the log's busy share of the slots)
 
-    def tell(self, study: optuna.Study, trial: Trial, rets: Sequence[JobReturn]) -> bool:
-        """Tell the study how a trial's jobs ended; False if a job raised (not a refused, failed
-        or pruned run, which returns None and says why in its metrics.json)."""
+    def tell(
+        self,
+        study: optuna.Study,
+        trial: Trial,
+        rets: Sequence[JobReturn],
+        seeds: Sequence[int | None] = (None,),
+    ) -> bool:
+        """Tell the study how a trial's jobs ended (one per seed of ``seeds``); False if a job
+        raised (not a refused, failed or pruned run, which returns None and says why in its
+        metrics.json)."""
         finish = self.heartbeat.tell
         records: list[RunRecord | None] = []
         dirs = []
@@ -80,7 +87,7 @@ class Outcomes:
         if self.seeds:
             std = [statistics.pstdev(column) for column in zip(*per_seed, strict=True)]
             shown = per_seed if self.objectives else [v for (v,) in per_seed]
-            trial.set_user_attr("seed_values", dict(zip(map(str, self.seeds), shown, strict=True)))
+            trial.set_user_attr("seed_values", dict(zip(map(str, seeds), shown, strict=True)))
             trial.set_user_attr("seed_std", std if self.objectives else std[0])
         finish(study, trial, values=mean)
         return True

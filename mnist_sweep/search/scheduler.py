@@ -1,4 +1,4 @@
-"""The job slots: ``n_jobs`` trials at once, each launched as one job per seed.
+"""The job slots: ``n_jobs`` trials at once, each launched as one job per seed it trains.
 
 With a launcher that runs jobs outside this process and more trials than slots, ``n_jobs`` worker
 threads each ask, launch one trial and tell, so a slot is refilled as soon as its trial ends; the
@@ -18,6 +18,7 @@ from hydra.plugins.launcher import Launcher
 from optuna.trial import TrialState
 
 from mnist_sweep.search.budget import Proposal, Proposer
+from mnist_sweep.search.fidelity import Halving
 from mnist_sweep.search.launchers import thread_safe
 from mnist_sweep.search.monitor import Heartbeat
 from mnist_sweep.search.outcome import Outcomes
@@ -39,8 +40,10 @@ class Slots:
         proposer: Proposer,
         outcomes: Outcomes,
         heartbeat: Heartbeat,
+        fidelity: Halving | None = None,
     ) -> None:
         self.launcher, self.target = launcher, launcher_target
+        self.fidelity = fidelity
         self.n_trials, self.n_jobs, self.seeds = n_trials, n_jobs, seeds
         self.max_failure_rate = max_failure_rate
         self.proposer, self.outcomes, self.heartbeat = proposer, outcomes, heartbeat
@@ -123,13 +126,20 @@ class Slots:
             errors.append(exc)
             self.stop.set()
 
+    def _seeds(self, trial: optuna.trial.Trial) -> list[int | None]:
+        """The seeds of a trial's jobs: none set, every seed, or under halving the first below
+        the top rung."""
+        if not self.seeds:
+            return [None]
+        return list(self.fidelity.seeds_of(trial, self.seeds) if self.fidelity else self.seeds)
+
     def _launch(self, study: optuna.Study, batch: list[Proposal]) -> None:
         """Launch the jobs of a batch of trials (one per seed each) and tell how each ended."""
-        seeds = self.seeds or [None]
+        seeds = [self._seeds(trial) for trial, _ in batch]
         jobs = [
             [*overrides, *([f"trainer.seed={s}"] if s is not None else [])]
-            for _, overrides in batch
-            for s in seeds
+            for (_, overrides), own in zip(batch, seeds, strict=True)
+            for s in own
         ]
         with self.lock:
             first, self.job_idx = self.job_idx, self.job_idx + len(jobs)
@@ -142,9 +152,10 @@ class Slots:
             raise
         crashed = []
         with self.lock:
-            for i, (trial, _) in enumerate(batch):
-                rets = returns[i * len(seeds) : (i + 1) * len(seeds)]
-                if not self.outcomes.tell(study, trial, rets):
+            start = 0
+            for (trial, _), own in zip(batch, seeds, strict=True):
+                rets, start = returns[start : start + len(own)], start + len(own)
+                if not self.outcomes.tell(study, trial, rets, own):
                     crashed += [r for r in rets if r.status != JobStatus.COMPLETED]
             self.trained += len(batch)
         if crashed and len(crashed) / len(returns) > self.max_failure_rate:

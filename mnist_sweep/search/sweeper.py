@@ -120,6 +120,7 @@ class BudgetSweeper(Sweeper):
             proposer,
             outcomes,
             heartbeat,
+            fidelity,
         )
         slots.run(study)
         recipe = outcome.recipe_overrides(self.hydra_context, self.config, space, self.rerun_keys)
