@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import headline
+from benchmarks import front, headline
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", REPO / "CONTRIBUTING.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -54,6 +54,13 @@ def test_the_readme_headline_table_is_what_its_command_writes_from_the_results(m
     assert command, "the headline block starts with the command that wrote it"
     argv = shlex.split(command.group(1))[3:]  # after: python -m benchmarks.headline
     assert block == headline.render(headline.parse(argv))
+
+
+def test_the_readme_front_is_the_front_md_it_names():
+    block = (REPO / "README.md").read_text().split(front.START, 1)[1].split(front.END, 1)[0]
+    source = re.search(r"\(`(benchmarks/results/[^`]+/front\.md)`\)", block)
+    assert source, "the front block names the front.md it was copied from"
+    assert block.lstrip("\n") == front.render(REPO / source.group(1))
 
 
 def test_every_benchmark_results_folder_is_referred_to_by_a_page():
