@@ -260,16 +260,16 @@ def read_curve(run_dir: Path) -> list[float | None] | None:
     return curve
 
 
-def flat_config(config: Any) -> dict[str, Any] | None:
+def flat_config(config: Any, prefix: str = "") -> dict[str, Any] | None:
     """A config as ``{"a.b": value}`` (lists stay whole values); None for a run without one."""
     if not isinstance(config, dict):
         return None
     out: dict[str, Any] = {}
     for key, value in config.items():
         if isinstance(value, dict):
-            out |= {f"{key}.{k}": v for k, v in (flat_config(value) or {}).items()}
+            out |= flat_config(value, f"{prefix}{key}.") or {}
         else:
-            out[str(key)] = value
+            out[f"{prefix}{key}"] = value
     return out
 
 

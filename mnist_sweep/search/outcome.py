@@ -41,7 +41,7 @@ class Outcomes:
         study: optuna.Study,
         trial: Trial,
         rets: Sequence[JobReturn],
-        seeds: Sequence[int | None] = (None,),
+        seeds: Sequence[int | None],
     ) -> bool:
         """Tell the study how a trial's jobs ended (one per seed of ``seeds``); False if a job
         raised (not a refused, failed or pruned run, which returns None and says why in its
