@@ -50,6 +50,13 @@ TINY = [o for o in QUICK if not o.startswith(("data.train_subset=", "trainer.bat
     "trainer.batch_size=64",
 ]
 
+# a pruner that stops every trial after its first epoch, so a test knows what to expect
+PRUNE_ALL = [
+    "hydra.sweeper.pruner._target_=optuna.pruners.ThresholdPruner",
+    "++hydra.sweeper.pruner.lower=1.0",
+    "trainer.epochs=2",
+]
+
 
 def sweep_dirs(root: Path) -> list[Path]:
     """The sweep folders (``multirun/<date>/<time>``) of multiruns launched from ``root``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from optuna.trial import TrialState
 
 from mnist_sweep import storage
 from mnist_sweep.errors import ConfigError
-from tests.conftest import QUICK, kill_while_training, run_module, run_together
+from tests.conftest import PRUNE_ALL, QUICK, kill_while_training, run_module, run_together
 from tests.helpers.servers import PG_PASSWORD, free_port, postgres, postgres_bin
 
 SEARCH = ["-m", "hparams_search=widths", *QUICK, "data.val_size=1000"]
@@ -35,14 +36,16 @@ def test_two_workers_share_a_postgresql_study(mnist_root, tmp_path, pg_url):
     assert all(Path(t.user_attrs["run_dir"]).is_dir() for t in study.trials)
 
 
-def test_two_workers_share_a_journal_file_study(mnist_root, tmp_path):
+def test_two_workers_share_a_journal_file_study_and_prune_their_trials(mnist_root, tmp_path):
     log = tmp_path / "shared" / "widths.log"
-    run_together(
-        [*SEARCH, "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage=journal://{log}"], tmp_path
-    )
+    command = [*SEARCH, *PRUNE_ALL, "hydra.sweeper.n_trials=2"]
+    run_together([*command, f"hydra.sweeper.storage=journal://{log}"], tmp_path)
     study = optuna.load_study(study_name="widths", storage=storage.open_storage(f"journal://{log}"))
-    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
+    assert [t.state for t in study.trials] == [TrialState.PRUNED] * 4
     assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
+    for t in study.trials:  # each worker reported its own trials' epochs through the journal
+        metrics = json.loads((Path(t.user_attrs["run_dir"]) / "metrics.json").read_text())
+        assert t.intermediate_values == {1: metrics["val_acc"]}
 
 
 @pytest.mark.parametrize("problem", ["wrong password", "unreachable host"])
