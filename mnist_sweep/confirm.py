@@ -13,6 +13,7 @@ test accuracy per seed, mean, std, worst and the sweep folder.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import statistics
 import sys
@@ -242,4 +243,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    gc.freeze()  # a quick shutdown, as in mnist_sweep/__main__.py
+    sys.exit(status)
