@@ -58,6 +58,11 @@ PRUNE_ALL = [
 ]
 
 
+def trial_metrics(trial: optuna.trial.FrozenTrial) -> dict:
+    """The ``metrics.json`` of the run a trial points to (user attribute ``run_dir``)."""
+    return json.loads((Path(trial.user_attrs["run_dir"]) / "metrics.json").read_text())
+
+
 def sweep_dirs(root: Path) -> list[Path]:
     """The sweep folders (``multirun/<date>/<time>``) of multiruns launched from ``root``."""
     return sorted(p.parent for p in root.glob("multirun/*/*/multirun.yaml"))

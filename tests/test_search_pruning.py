@@ -16,12 +16,8 @@ from optuna.trial import TrialState
 
 from mnist_sweep import report
 from mnist_sweep.search import PRUNED_AT, EpochMonitor
-from tests.conftest import PRUNE_ALL, kill_while_training, run_module
+from tests.conftest import PRUNE_ALL, kill_while_training, run_module, trial_metrics
 from tests.test_search import SEARCH, load, sweep_dirs
-
-
-def metrics(trial: optuna.trial.FrozenTrial, key: str = "run_dir") -> dict:
-    return json.loads((Path(trial.user_attrs[key]) / "metrics.json").read_text())
 
 
 def test_a_pruned_trial_stops_keeps_its_files_and_the_study_has_its_curve(cli, tmp_path):
@@ -30,7 +26,7 @@ def test_a_pruned_trial_stops_keeps_its_files_and_the_study_has_its_curve(cli, t
     trials = load(tmp_path).trials
     assert [t.state for t in trials] == [TrialState.PRUNED] * 2
     for t in trials:
-        m = metrics(t)
+        m = trial_metrics(t)
         assert (m["status"], m["epochs"], m["epochs_run"]) == ("pruned", 2, 1)
         assert t.intermediate_values == {1: m["val_acc"]} and t.user_attrs[PRUNED_AT] == 1
         run_dir = Path(t.user_attrs["run_dir"])
@@ -54,7 +50,7 @@ def test_trials_in_joblib_workers_are_pruned_and_each_slot_refills_on_its_own(cl
     assert done.stdout.count("is launching 1 jobs") == 3  # a trial per launch, 2 workers
     trials = load(tmp_path).trials
     assert [t.state for t in trials] == [TrialState.PRUNED] * 3
-    assert all(t.intermediate_values == {1: metrics(t)["val_acc"]} for t in trials)
+    assert all(t.intermediate_values == {1: trial_metrics(t)["val_acc"]} for t in trials)
 
 
 def test_each_proposal_trains_once_per_seed_and_the_objective_is_their_mean(cli, tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,14 @@ from optuna.trial import TrialState
 
 from mnist_sweep import storage
 from mnist_sweep.errors import ConfigError
-from tests.conftest import PRUNE_ALL, QUICK, kill_while_training, run_module, run_together
+from tests.conftest import (
+    PRUNE_ALL,
+    QUICK,
+    kill_while_training,
+    run_module,
+    run_together,
+    trial_metrics,
+)
 from tests.helpers.servers import PG_PASSWORD, free_port, postgres, postgres_bin
 
 SEARCH = ["-m", "hparams_search=widths", *QUICK, "data.val_size=1000"]
@@ -44,8 +50,7 @@ def test_two_workers_share_a_journal_file_study_and_prune_their_trials(mnist_roo
     assert [t.state for t in study.trials] == [TrialState.PRUNED] * 4
     assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
     for t in study.trials:  # each worker reported its own trials' epochs through the journal
-        metrics = json.loads((Path(t.user_attrs["run_dir"]) / "metrics.json").read_text())
-        assert t.intermediate_values == {1: metrics["val_acc"]}
+        assert t.intermediate_values == {1: trial_metrics(t)["val_acc"]}
 
 
 @pytest.mark.parametrize("problem", ["wrong password", "unreachable host"])
