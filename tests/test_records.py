@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import optuna
 import pytest
 import yaml
-from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from mnist_sweep import models
 from mnist_sweep.config import validate
 from mnist_sweep.errors import BudgetError, ConfigError
 from mnist_sweep.record import Budget
 from mnist_sweep.run import execute
-from mnist_sweep.search import lowest
+from mnist_sweep.search import enqueue, lowest
+from mnist_sweep.search.space import contains
 from tests.conftest import (
     CONF,
     SLICE,
@@ -48,18 +49,10 @@ REFERENCES = {
 }
 
 
-def inside(value: object, dist: BaseDistribution) -> bool:
-    if isinstance(dist, CategoricalDistribution):
-        return value in dist.choices
-    step = getattr(dist, "step", None)
-    on_grid = step is None or (value - dist.low) % step == 0
-    return dist.low <= value <= dist.high and on_grid
-
-
 @pytest.mark.parametrize("name", REFERENCES)
 def test_a_published_layout_and_recipe_is_a_point_of_the_space(make_cfg, name):
     point, space = REFERENCES[name], search_space("records")
-    outside = {k: v for k, v in point.items() if not inside(v, space[k])}
+    outside = {k: v for k, v in point.items() if not contains(space[k], v)}
     assert not outside
     plain = validate(compose_search("records", *as_overrides(point)))
     layout = yaml.safe_load((CONF / "model" / f"{name}.yaml").read_text())
@@ -111,3 +104,55 @@ def test_a_sampled_point_with_1x1_convs_and_every_transform_trains_on_a_slice(mn
     assert 1 in cfg.model.kernels and cfg.aug.intensity.brightness > 0
     record = execute(cfg, Path(tmp_path) / "run")
     assert record.status == "completed" and 0 <= record.val_acc <= 1
+
+
+def test_points_enqueued_into_a_study_are_the_first_trials_the_search_trains(cli, tmp_path):
+    point = "search.c1=1 search.w1=6 search.head=conv1x1 optim=adam sched=cosine"
+    url = f"sqlite:///{tmp_path}/studies/records.db"
+    assert enqueue.main(["records", point, "--storage", url]) == 0
+    done = cli("-m", "hparams_search=records", *SLICE, "hydra.sweeper.n_trials=2")
+    assert done.returncode == 0, done.stderr
+    first, second = optuna.load_study(study_name="records", storage=url).trials
+    assert first.state == second.state == optuna.trial.TrialState.COMPLETE
+    expected = {"search.c1": 1, "search.w1": 6, "search.head": "conv1x1", "optim": "adam"}
+    assert {k: first.params[k] for k in [*expected, "sched"]} == {**expected, "sched": "cosine"}
+    assert {k: second.params[k] for k in expected} != expected  # the sampler's own proposal
+
+
+@pytest.mark.parametrize(
+    ("point", "named"),
+    [
+        ("search.w9=4", "'search.w9' is not a parameter of the search"),
+        ("search.w1=5", "search.w1=5 is outside the search's range [4, 16]"),
+        ("optim=rmsprop", "optim=rmsprop is outside the search's range choice(sgd, adam"),
+        ("search.transition=1", "search.transition=1 is outside the search's range choice(false"),
+        ("search.w1", "'search.w1' in point 'search.w1' is not key=value"),
+    ],
+)
+def test_a_bad_enqueued_point_is_named_in_one_line_and_no_study_is_written(
+    tmp_path, capsys, point, named
+):
+    url = f"sqlite:///{tmp_path}/records.db"
+    assert enqueue.main(["records", "search.w1=4", point, "--storage", url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {named}") and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_enqueueing_into_a_preset_that_does_not_exist_names_the_presets(tmp_path, capsys):
+    assert enqueue.main(["recordz", "search.w1=4", "--storage", f"sqlite:///{tmp_path}/r.db"]) == 2
+    assert "'recordz' is not a search preset; choose one of arch, " in capsys.readouterr().err
+
+
+def test_a_point_already_waiting_is_skipped_and_one_whose_trial_failed_is_enqueued_again(tmp_path):
+    url = f"sqlite:///{tmp_path}/records.db"
+    assert enqueue.main(["records", "search.w1=6 optim=adam", "--storage", url]) == 0
+    assert enqueue.main(["records", "search.w1=6 optim=adam", "--storage", url]) == 0
+    study = optuna.load_study(study_name="records", storage=url)
+    assert len(study.trials) == 1
+    trial = study.ask()
+    assert trial.params == {}  # nothing suggested yet: the waiting point is taken by the sweeper
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    assert enqueue.main(["records", "search.w1=6 optim=adam", "--storage", url]) == 0
+    states = [t.state.name for t in study.trials]
+    assert states == ["FAIL", "WAITING"]

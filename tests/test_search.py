@@ -83,7 +83,9 @@ def test_per_trial_seed_never_replays_when_a_study_resumes(tmp_path):
     assert session(f"sqlite:///{tmp_path}/b.db", 6) == first + resumed
 
 
-def test_search_records_its_trials_and_a_second_run_adds_new_ones(cli, tmp_path, make_cfg):
+def test_search_records_its_trials_and_a_second_run_within_its_timeout_adds_new_ones(
+    cli, tmp_path, make_cfg
+):
     done = cli(*SEARCH, "hydra.sweeper.n_trials=2")
     assert done.returncode == 0, done.stderr[-3000:]
     first = load(tmp_path).trials
@@ -105,8 +107,10 @@ def test_search_records_its_trials_and_a_second_run_adds_new_ones(cli, tmp_path,
     assert rerun.data.val_size == 0 and rerun.data.train_subset is None
     assert rerun.trainer.epochs == make_cfg().trainer.epochs  # the default recipe's length
 
-    again = cli(*SEARCH, "hydra.sweeper.n_trials=1")
+    # a time limit: the first trial starts within it, none after it (a trial outlasts a second)
+    again = cli(*SEARCH, "hydra.sweeper.n_trials=4", "hydra.sweeper.timeout=1")
     assert again.returncode == 0, again.stderr[-3000:]
+    assert "hydra.sweeper.timeout=1 s passed: no further trial started" in again.stdout
     trials = load(tmp_path).trials
     assert proposals(trials[:2]) == proposals(first)  # earlier trials are kept as they were
     assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3

@@ -109,9 +109,9 @@ def test_a_killed_search_re_runs_its_lost_trial_and_leaves_none_running(mnist_ro
         (  # every bad setting is named, in the one line
             "widths",
             ["hydra.sweeper.seeds=[1,2,1]", "hydra.sweeper.n_jobs=0",
-             "hydra.sweeper.heartbeat_interval=0"],
+             "hydra.sweeper.heartbeat_interval=0", "hydra.sweeper.timeout=-5"],
             ["hydra.sweeper.seeds=[1, 2, 1] must list", "hydra.sweeper.n_jobs=0 must be 1 or more",
-             "heartbeat_interval=0 must be a whole"],
+             "heartbeat_interval=0 must be a whole", "timeout=-5 must be a number of seconds"],
         ),
     ],
 )  # fmt: skip

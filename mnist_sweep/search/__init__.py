@@ -28,7 +28,7 @@ Modules, one job each: ``schema`` (settings in ConfigStore), ``space`` (override
 distributions), ``sampling`` (sampler, pruner), ``budget`` (proposals checked against the
 budget), ``fidelity`` (rungs and promotions), ``scheduler`` (job slots), ``monitor`` (epochs,
 heartbeat, stale trials), ``outcome`` (telling the study, results), ``launchers`` (what each Hydra
-launcher allows), ``sweeper`` (the facade).
+launcher allows), ``sweeper`` (the facade), ``enqueue`` (known points put into a study first).
 """
 
 from mnist_sweep.search.budget import BUDGET_CONSTRAINT

@@ -1,4 +1,5 @@
-"""The job slots: ``n_jobs`` trials at once, each launched as one job per seed it trains.
+"""The job slots: ``n_jobs`` trials at once, each launched as one job per seed it trains, until
+``n_trials`` have trained or ``timeout`` seconds have passed (trials running then finish).
 
 With a launcher that runs jobs outside this process and more trials than slots, ``n_jobs`` worker
 threads each ask, launch one trial and tell, so a slot is refilled as soon as its trial ends; the
@@ -35,6 +36,7 @@ class Slots:
         launcher_target: str,
         n_trials: int,
         n_jobs: int,
+        timeout: float | None,
         seeds: list[int] | None,
         max_failure_rate: float,
         proposer: Proposer,
@@ -45,6 +47,7 @@ class Slots:
         self.launcher, self.target = launcher, launcher_target
         self.fidelity = fidelity
         self.n_trials, self.n_jobs, self.seeds = n_trials, n_jobs, seeds
+        self.timeout, self.deadline = timeout, float("inf")
         self.max_failure_rate = max_failure_rate
         self.proposer, self.outcomes, self.heartbeat = proposer, outcomes, heartbeat
         self.lock = threading.Lock()  # the study's sampler, the counters, job numbers
@@ -63,6 +66,8 @@ class Slots:
             threaded = False
         self.heartbeat.start()
         start = time.perf_counter()
+        if self.timeout is not None:
+            self.deadline = start + self.timeout
         try:
             if threaded:
                 self._threads(study)
@@ -71,6 +76,8 @@ class Slots:
         finally:
             self.heartbeat.stop()
         elapsed = time.perf_counter() - start
+        if self.trained < self.n_trials and time.perf_counter() > self.deadline:
+            log.info("hydra.sweeper.timeout=%g s passed: no further trial started", self.timeout)
         refused = self.proposer.refused
         asked = self.trained + refused
         log.info(
@@ -112,6 +119,8 @@ class Slots:
             while not self.stop.is_set():
                 with self.lock:
                     k = min(per_launch, self.n_trials - self.claimed)
+                    if time.perf_counter() > self.deadline:
+                        k = 0
                     self.claimed += max(0, k)
                 if k <= 0:
                     return

@@ -37,6 +37,7 @@ class BudgetSweeperConf:
     study_name: str | None = None
     n_trials: int = 20  # trials that train, per session; refused proposals do not count
     n_jobs: int = 1  # trials at once
+    timeout: float | None = None  # seconds; no trial starts after it (running ones finish)
     max_failure_rate: float = 0.0
     params: dict[str, str] | None = None  # Hydra sweep syntax
     seeds: list[int] | None = None  # train every proposal once per seed (trainer.seed)

@@ -113,3 +113,23 @@ class Space:
             *(f"{k}={as_override(v)}" for k, v in {**values, **self.fixed}.items()),
             *self.deletions,
         ]
+
+
+def contains(dist: BaseDistribution, value: object) -> bool:
+    """Whether ``value`` is one of a choice's options (of the same type: ``1`` is not ``true``)
+    or a number inside a range and on its step."""
+    if isinstance(dist, CategoricalDistribution):
+        return any(value == c and type(value) is type(c) for c in dist.choices)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    step = getattr(dist, "step", None)
+    steps = 0.0 if step is None else (value - dist.low) / step
+    return dist.low <= value <= dist.high and abs(steps - round(steps)) < 1e-9
+
+
+def shown(dist: BaseDistribution) -> str:
+    """A distribution as the sweep syntax writes it: ``choice(a, b)`` or ``[low, high]``."""
+    if isinstance(dist, CategoricalDistribution):
+        options = (str(c).lower() if isinstance(c, bool) else str(c) for c in dist.choices)
+        return f"choice({', '.join(options)})"
+    return f"[{dist.low}, {dist.high}]"

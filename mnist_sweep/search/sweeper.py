@@ -47,6 +47,7 @@ class BudgetSweeper(Sweeper):
         study_name: str | None,
         n_trials: int,
         n_jobs: int,
+        timeout: float | None,
         max_failure_rate: float,
         params: DictConfig | None,
         seeds: Sequence[int] | None,
@@ -62,6 +63,7 @@ class BudgetSweeper(Sweeper):
         self.directions = [str(d) for d in direction] if many else [str(direction)]
         self.storage_url, self.study_name = storage, study_name
         self.n_trials, self.n_jobs, self.max_failure_rate = n_trials, n_jobs, max_failure_rate
+        self.timeout = timeout
         self.params = dict(params or {})
         self.seeds = None if seeds is None else list(seeds)
         self.heartbeat_interval = heartbeat_interval
@@ -115,6 +117,7 @@ class BudgetSweeper(Sweeper):
             self.config.hydra.launcher._target_,
             self.n_trials,
             self.n_jobs,
+            self.timeout,
             self.seeds,
             self.max_failure_rate,
             proposer,
@@ -143,6 +146,11 @@ class BudgetSweeper(Sweeper):
         problems = []
         if self.n_jobs < 1:
             problems.append(f"hydra.sweeper.n_jobs={self.n_jobs} must be 1 or more")
+        if self.timeout is not None and not self.timeout > 0:
+            problems.append(
+                f"hydra.sweeper.timeout={self.timeout:g} must be a number of seconds above 0, or "
+                "null (no time limit)"
+            )
         if self.heartbeat_interval <= 0:
             problems.append(
                 f"hydra.sweeper.heartbeat_interval={self.heartbeat_interval} must be a whole "
