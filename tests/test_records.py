@@ -108,6 +108,7 @@ def test_a_sampled_point_with_1x1_convs_and_every_transform_trains_on_a_slice(mn
 
 def test_points_enqueued_into_a_study_are_the_first_trials_the_search_trains(cli, tmp_path):
     point = "search.c1=1 search.w1=6 search.head=conv1x1 optim=adam sched=cosine"
+    point += " optim.weight_decay=1e-5"  # read as the command line reads it: a float
     url = f"sqlite:///{tmp_path}/studies/records.db"
     assert enqueue.main(["records", point, "--storage", url]) == 0
     done = cli("-m", "hparams_search=records", *SLICE, "hydra.sweeper.n_trials=2")
@@ -115,6 +116,7 @@ def test_points_enqueued_into_a_study_are_the_first_trials_the_search_trains(cli
     first, second = optuna.load_study(study_name="records", storage=url).trials
     assert first.state == second.state == optuna.trial.TrialState.COMPLETE
     expected = {"search.c1": 1, "search.w1": 6, "search.head": "conv1x1", "optim": "adam"}
+    expected |= {"optim.weight_decay": 1e-5}
     assert {k: first.params[k] for k in [*expected, "sched"]} == {**expected, "sched": "cosine"}
     assert {k: second.params[k] for k in expected} != expected  # the sampler's own proposal
 
@@ -127,6 +129,8 @@ def test_points_enqueued_into_a_study_are_the_first_trials_the_search_trains(cli
         ("optim=rmsprop", "optim=rmsprop is outside the search's range choice(sgd, adam"),
         ("search.transition=1", "search.transition=1 is outside the search's range choice(false"),
         ("search.w1", "'search.w1' in point 'search.w1' is not key=value"),
+        ("optim.lr=1e-7", "optim.lr=1e-7 is outside the search's range [0.0005, 1.0]"),
+        ("search.w1=range(4,8)", "'search.w1=range(4,8)' in point 'search.w1=range(4,8)' is"),
     ],
 )
 def test_a_bad_enqueued_point_is_named_in_one_line_and_no_study_is_written(

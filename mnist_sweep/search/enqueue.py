@@ -4,12 +4,12 @@ and trained, in order, before the sampler proposes anything.
     python -m mnist_sweep.search.enqueue records \\
         "search.w1=4 search.w2=8 search.w3=8 optim=sgd optim.lr=0.1 sched=step"
 
-A point is one argument of space-separated ``key=value`` pairs, values read as YAML (``3``,
-``0.1``, ``false``, ``sgd``); a key it leaves out is proposed by the sampler. Every key must be a
-parameter of the preset's space and every value inside its range, as the preset writes it
-(``conf/hparams_search/PRESET.yaml``). The study is the preset's (``--storage`` and ``--study``
-name another) and is created when it does not exist yet. A point that a trial already has, or
-waits to train, is skipped; one whose trial failed is enqueued again.
+A point is one argument of space-separated ``key=value`` pairs, values read as the command line
+reads them (``3``, ``1e-4``, ``false``, ``sgd``); a key it leaves out is proposed by the sampler.
+Every key must be a parameter of the preset's space and every value inside its range, as the
+preset writes it (``conf/hparams_search/PRESET.yaml``). The study is the preset's (``--storage``
+and ``--study`` name another) and is created when it does not exist yet. A point that a trial
+already has, or waits to train, is skipped; one whose trial failed is enqueued again.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 import optuna
-import yaml
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig
 from optuna.distributions import BaseDistribution
@@ -35,19 +35,26 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def parse_point(text: str, space: dict[str, BaseDistribution]) -> dict[str, object]:
-    """One point's values, each checked against its distribution in ``space``."""
+    """One point's values, read as the command line reads them, each checked against its
+    distribution in ``space``."""
+    parser = OverridesParser.create()
     point: dict[str, object] = {}
     for item in text.split():
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"'{item}' in point '{text}' is not key=value")
+        try:
+            override = parser.parse_override(item)
+        except HydraException:
+            raise ConfigError(f"'{item}' in point '{text}' is not key=value") from None
+        key, value = override.get_key_element(), override.value()
+        if override.is_sweep_override() or override.is_delete():
+            raise ConfigError(f"'{item}' in point '{text}' is not one key=value")
         if key not in space:
-            raise ConfigError(
-                f"'{key}' is not a parameter of the search; it has: {', '.join(space)}"
-            )
-        value = yaml.safe_load(raw)
+            known = ", ".join(space)
+            raise ConfigError(f"'{key}' is not a parameter of the search; it has: {known}")
         if not contains(space[key], value):
-            raise ConfigError(f"{key}={raw} is outside the search's range {shown(space[key])}")
+            shown_value = item.partition("=")[2]
+            raise ConfigError(
+                f"{key}={shown_value} is outside the search's range {shown(space[key])}"
+            )
         point[key] = value
     if not point:
         raise ConfigError("a point is empty; give it key=value pairs")
