@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The records search on a GPU machine, in the folder benchmarks/gpu/prepare.sh lays out: two
+# studies at once (under 5,000 and under 20,000 parameters, SLOTS trials each), started from the
+# published layouts and recipes, for SEARCH_S seconds; then the TOP best trials of each confirmed
+# on held-out seeds 5000-5004 (the searches train with seed 0). Brings back into $OUT the two
+# studies, every run's record (runs.tar.gz, checkpoints left out), log.txt and front.md:
+#   on the GPU machine:  cd .gpu/code && bash ../records.sh
+#   a CPU dry run:       SMALL=1 PY="$PWD/.venv/bin/python" OUT=/tmp/out_records bash .gpu/records.sh
+# SMALL=1: CPU, 2048 train / 1024 val images, 1 epoch, 2 slots, 2 trials, 1 seed, a few seconds.
+# PHASE=search or PHASE=confirm runs one half (two calls of a machine kept warm between them).
+# Back here: tar -xzf runs.tar.gz, then python -m mnist_sweep.report front runs/confirm (the
+# studies open anywhere: python -m mnist_sweep.report sqlite:///records_5000.db).
+set -x
+export PYTHONUNBUFFERED=1
+T0=$(date +%s)
+GPU_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+OUT=${OUT:-/tmp/out_records}
+SMALL=${SMALL:-0}
+PY=${PY:-python3}
+PHASE=${PHASE:-all}
+mkdir -p "$OUT"
+exec > >(tee -a "$OUT/log.txt") 2>&1
+cd "$GPU_DIR/code" || exit 1
+export PYTHONPATH=/tmp/site:$GPU_DIR/dist:$PWD   # dist: mnist_sweep's entry point (the sweeper)
+[ "$PHASE" = confirm ] || rm -rf runs studies
+
+$PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site "$GPU_DIR"/whl/*.whl || { echo "WHEEL INSTALL FAILED"; exit 3; }
+mkdir -p data/MNIST/raw
+for f in "$GPU_DIR"/data/*.gz; do gunzip -c "$f" > "data/MNIST/raw/$(basename "$f" .gz)"; done
+if [ "$SMALL" = 1 ]; then
+    DEV=(device=cpu); SLOTS=2; TRIALS=2; SEARCH_S=${SEARCH_S:-5}; TOP=1; SEEDS=(5000)
+    EXTRA=(data.train_subset=2048 data.val_size=1024 trainer.epochs=1)
+    CONFIRM_SET=(data.train_subset=2048 trainer.epochs=1)
+else
+    nvidia-smi --query-gpu=name,memory.total --format=csv
+    DEV=(device=cuda); SLOTS=7; TRIALS=200; SEARCH_S=${SEARCH_S:-240}; TOP=2
+    SEEDS=(5000 5001 5002 5003 5004); EXTRA=(); CONFIRM_SET=()
+fi
+$PY -c 'import torch, optuna, hydra; print("torch", torch.__version__, "optuna", optuna.__version__, "hydra", hydra.__version__, "gpu", torch.cuda.get_device_name() if torch.cuda.is_available() else None)'
+
+# The starting points: the published 3,762-parameter layout (two recipes), smaller and larger
+# neighbours with the default recipe, and the published 9,594-parameter layout and recipe.
+PAD="search.blocks=3 search.transition=false search.pad_last=1 search.head=gap search.dropout=0.01"
+REC="optim=sgd optim.lr=0.3 optim.weight_decay=0.0005 sched=onecycle trainer.batch_size=256 trainer.label_smoothing=0.1 trainer.epochs=15 search.degrees=8 search.shift=0.08 search.scale=0.08 search.shear=8 search.brightness=0.0 search.contrast=0.0"
+REF="optim=sgd optim.lr=0.1 optim.weight_decay=1e-06 sched=step trainer.batch_size=32 trainer.label_smoothing=0.0 trainer.epochs=15 search.degrees=10 search.shift=0.06 search.scale=0.1 search.shear=0 search.brightness=0.2 search.contrast=0.0"
+L3762="search.c1=3 search.c2=3 search.c3=3 search.w1=4 search.w2=8 search.w3=8"
+L4798="search.c1=2 search.c2=2 search.c3=2 search.w1=4 search.w2=12 search.w3=12"
+L9594="search.blocks=3 search.c1=1 search.c2=1 search.c3=1 search.w1=8 search.w2=16 search.w3=16 search.transition=true search.pad_last=0 search.head=flatten search.dropout=0.0 optim=adagrad optim.lr=0.75 sched=onecycle trainer.batch_size=128 trainer.epochs=10 search.degrees=15 search.shift=0.0714 search.scale=0.0 search.shear=0 search.brightness=0.0 search.contrast=0.0"
+mkdir -p studies
+for B in 5000 20000; do
+    [ "$PHASE" = confirm ] && break
+    POINTS=("$L3762 $PAD $REC" "$L3762 $PAD $REF" "$L4798 $PAD $REC")
+    [ "$B" = 20000 ] && POINTS+=("$L9594")
+    $PY -m mnist_sweep.search.enqueue records --storage "sqlite:///studies/records_$B.db" \
+        --study "records_$B" "${POINTS[@]}" || { echo "ENQUEUE FAILED"; exit 4; }
+done
+
+# ---- the two searches at once ------------------------------------------------------------------
+PIDS=(); CONFIRMS=()
+for B in 5000 20000; do
+    [ "$PHASE" = confirm ] && break
+    $PY -m mnist_sweep -m hparams_search=records "budget.max_params=$B" "${DEV[@]}" "${EXTRA[@]}" \
+        device.threads=1 hydra/launcher=joblib "hydra.launcher.n_jobs=$SLOTS" \
+        "hydra.sweeper.n_jobs=$SLOTS" "hydra.sweeper.n_trials=$TRIALS" \
+        "hydra.sweeper.timeout=$SEARCH_S" "hydra.sweeper.study_name=records_$B" \
+        hydra.sweeper.sampler.n_startup_trials=20 "hydra.sweep.dir=runs/search_$B" \
+        > "$OUT/search_$B.log" 2>&1 &
+    PIDS+=($!)
+done
+[ ${#PIDS[@]} = 0 ] || wait "${PIDS[@]}"   # a bare wait would also wait for the log's tee
+echo "=== searches done at $(( $(date +%s) - T0 ))s"
+tail -n 3 "$OUT"/search_*.log
+
+# ---- the best trials of each, confirmed on held-out seeds (one process per trial) --------------
+BEST='import sys, optuna
+s = optuna.load_study(study_name=sys.argv[1], storage=sys.argv[2])
+done = [t for t in s.trials if t.state == optuna.trial.TrialState.COMPLETE]
+print(*[t.number for t in sorted(done, key=lambda t: -t.value)[: int(sys.argv[3])]])'
+for B in 5000 20000; do
+    [ "$PHASE" = search ] && break
+    for N in $($PY -c "$BEST" "records_$B" "sqlite:///studies/records_$B.db" "$TOP"); do
+        $PY -m mnist_sweep.confirm "sqlite:///studies/records_$B.db" --trials "$N" \
+            --seeds "${SEEDS[@]}" --set "${DEV[@]}" device.threads=1 "${CONFIRM_SET[@]}" \
+            --out runs/confirm > "$OUT/confirm_${B}_$N.log" 2>&1 &
+        CONFIRMS+=($!)
+        sleep 1   # one sweep folder per process (named to the microsecond)
+    done
+done
+[ ${#CONFIRMS[@]} = 0 ] || wait "${CONFIRMS[@]}"
+echo "=== confirmations done at $(( $(date +%s) - T0 ))s"
+cat "$OUT"/confirm_*.log | grep -v "^INFO"
+
+# ---- bring back -------------------------------------------------------------------------------
+cp studies/records_*.db "$OUT/"
+tar --exclude='*.pt' -czf "$OUT/runs.tar.gz" runs
+if [ -d runs/confirm ]; then
+    $PY -m mnist_sweep.report front runs/confirm --min-seeds "${#SEEDS[@]}" --out "$OUT/front" \
+        || echo "FRONT FAILED"
+fi
+echo "=== all done in $(( $(date +%s) - T0 ))s"
