@@ -7,7 +7,8 @@ config on all 60,000 training images (no validation split) once per ``--seeds`` 
 in one sweep folder, ``multirun/<date>/<time>/<job>/``, with its leaderboard; each run's record
 names the study and trial it confirms (``study``, ``trial``). The study gets a user attribute per
 confirmed trial, ``confirmed/<trial number>`` (Optuna keeps finished trials read-only): seeds,
-test accuracy per seed, mean, std, worst and the sweep folder.
+test accuracy per seed, mean, std, worst and the sweep folder; a later confirmation of the same
+trial (other seeds, other ``--set``) adds ``confirmed/<trial number>/2``, ``/3``….
 """
 
 from __future__ import annotations
@@ -106,6 +107,16 @@ def trial_overrides(trial: FrozenTrial) -> list[str]:
     return [str(o) for o in OmegaConf.load(path) if not str(o).startswith(DROPPED)]
 
 
+def free_key(study: optuna.Study, number: int) -> str:
+    """``confirmed/<trial>``, or for a later confirmation of the same trial ``confirmed/<trial>/2``,
+    ``/3``…: a confirmation never replaces an earlier one's record."""
+    taken, key, k = study.user_attrs, f"confirmed/{number}", 1
+    while key in taken:
+        k += 1
+        key = f"confirmed/{number}/{k}"
+    return key
+
+
 def compose_run(overrides: list[str]) -> tuple[DictConfig, dict[str, Any]]:
     """conf/ composed with ``overrides`` as the CLI would (without Hydra's own node), and the
     config group options it was composed from."""
@@ -182,7 +193,7 @@ def confirm(
             "worst": min(finished) if finished else None,
             "sweep": str(sweep.resolve()),
         }
-        study.set_user_attr(f"confirmed/{trial.number}", summary)
+        study.set_user_attr(free_key(study, trial.number), summary)
         results.append(summary)
     report.write_leaderboard(sweep)
     return results

@@ -58,7 +58,9 @@ def test_the_best_trial_is_retrained_on_held_out_seeds_and_recorded(study_dir, m
     assert f"| {best.number} |" in done.stdout
 
 
-def test_trials_names_which_trials_are_confirmed_and_records_the_overrides(study_dir, mnist_root):
+def test_trials_names_which_trials_are_confirmed_and_a_second_confirmation_keeps_the_first(
+    study_dir, mnist_root
+):
     url = f"sqlite:///{study_dir}/studies/widths.db"
     study = optuna.load_study(study_name="widths", storage=url)
     worst = min(study.trials, key=lambda t: t.value)
@@ -69,6 +71,14 @@ def test_trials_names_which_trials_are_confirmed_and_records_the_overrides(study
     assert confirmed[f"confirmed/{worst.number}"]["seeds"] == [9]
     assert confirmed[f"confirmed/{worst.number}"]["set"] == SMALL
     assert f"| {worst.number} |" in done.stdout
+
+    again = confirm(study_dir, mnist_root, url, "--trials", str(worst.number), "--seeds", "10",
+                    "--set", *SMALL, "trainer.epochs=2")  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    both = optuna.load_study(study_name="widths", storage=url).user_attrs
+    assert both[f"confirmed/{worst.number}"]["seeds"] == [9]  # the earlier record is kept
+    assert both[f"confirmed/{worst.number}/2"]["seeds"] == [10]
+    assert both[f"confirmed/{worst.number}/2"]["set"] == [*SMALL, "trainer.epochs=2"]
 
 
 @pytest.mark.parametrize(
