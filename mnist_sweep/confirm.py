@@ -18,6 +18,7 @@ import gc
 import logging
 import statistics
 import sys
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -107,14 +108,18 @@ def trial_overrides(trial: FrozenTrial) -> list[str]:
     return [str(o) for o in OmegaConf.load(path) if not str(o).startswith(DROPPED)]
 
 
-def free_key(study: optuna.Study, number: int) -> str:
-    """``confirmed/<trial>``, or for a later confirmation of the same trial ``confirmed/<trial>/2``,
-    ``/3``…: a confirmation never replaces an earlier one's record."""
-    taken, key, k = study.user_attrs, f"confirmed/{number}", 1
-    while key in taken:
-        k += 1
-        key = f"confirmed/{number}/{k}"
-    return key
+def confirmation_key(number: int, k: int) -> str:
+    """The user attribute of trial ``number``'s ``k``-th confirmation: ``confirmed/<trial>``,
+    then ``confirmed/<trial>/2``, ``/3``…, so a confirmation never replaces an earlier one."""
+    return f"confirmed/{number}" if k == 1 else f"confirmed/{number}/{k}"
+
+
+def confirmations(attrs: Mapping[str, Any], number: int) -> list[dict[str, Any]]:
+    """Trial ``number``'s confirmation records in a study's user attributes, oldest first."""
+    found: list[dict[str, Any]] = []
+    while (key := confirmation_key(number, len(found) + 1)) in attrs:
+        found.append(attrs[key])
+    return found
 
 
 def compose_run(overrides: list[str]) -> tuple[DictConfig, dict[str, Any]]:
@@ -193,7 +198,8 @@ def confirm(
             "worst": min(finished) if finished else None,
             "sweep": str(sweep.resolve()),
         }
-        study.set_user_attr(free_key(study, trial.number), summary)
+        k = len(confirmations(study.user_attrs, trial.number)) + 1
+        study.set_user_attr(confirmation_key(trial.number, k), summary)
         results.append(summary)
     report.write_leaderboard(sweep)
     return results

@@ -7,7 +7,8 @@ The preset holds exactly what the trial's confirmation runs trained differently 
 recipe (the resolved config of one of its runs against ``python -m mnist_sweep``'s), so
 ``experiment=NAME`` trains that recipe; its header names the study, the trial, the search command
 that proposed it, the confirmation command and the figures the study recorded for it
-(``confirmed/<trial>``). ``benchmarks/benchmark.py --from-runs NAME SWEEP`` checks the match.
+(``confirmed/<trial>``, or the latest ``confirmed/<trial>/<k>`` of a trial confirmed again).
+``benchmarks/benchmark.py --from-runs NAME SWEEP`` checks the match.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from mnist_sweep.config import recipe, to_plain
-from mnist_sweep.confirm import compose_run, open_study, search_seeds
+from mnist_sweep.confirm import compose_run, confirmations, open_study, search_seeds
 from mnist_sweep.formats import pct
 from mnist_sweep.record import RunRecord
 
@@ -82,7 +83,8 @@ def main() -> None:
     parser.add_argument("--found-by", default="", help="the search's command, for the header")
     args = parser.parse_args()
     study = open_study(args.storage, args.study)
-    confirmed = study.user_attrs.get(f"confirmed/{args.trial}")
+    found = confirmations(study.user_attrs, args.trial)
+    confirmed = found[-1] if found else None  # the latest, when a trial was confirmed again
     if confirmed is None:
         sys.exit(f"trial {args.trial} of {study.study_name!r} has not been confirmed yet.")
     sweep = Path(confirmed["sweep"])

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 from mnist_sweep import report
 from mnist_sweep.config import recipe, to_plain
+from mnist_sweep.confirm import confirmations
 from tests.conftest import QUICK, run_module
 
 SEARCH = ["-m", "hparams_search=widths", *QUICK, "data.val_size=1000", "hydra.sweeper.n_trials=2"]
@@ -115,9 +116,8 @@ def test_a_preset_written_from_a_confirmed_trial_trains_its_confirmation_recipe(
     done = confirm(study_dir, mnist_root, url, "--trials", str(number), "--seeds", "11",
                    "--set", *SMALL)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    confirmed = optuna.load_study(study_name="widths", storage=url).user_attrs[
-        f"confirmed/{number}"
-    ]
+    attrs = optuna.load_study(study_name="widths", storage=url).user_attrs
+    confirmed = confirmations(attrs, number)[-1]  # the best trial may have been confirmed before
     out = tmp_path / "experiment" / "found.yaml"
     out.parent.mkdir()
     script = Path(__file__).resolve().parents[1] / "scripts" / "preset_from_trial.py"
