@@ -41,6 +41,7 @@ from mnist_sweep import machine as mnist_machine
 from mnist_sweep.config import recipe, to_plain
 from mnist_sweep.data import ensure_mnist
 from mnist_sweep.formats import seed_list
+from mnist_sweep.groups import CONF
 from mnist_sweep.record import DEFAULT_BUDGET, RunRecord
 from mnist_sweep.run import execute
 
@@ -61,14 +62,14 @@ START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 
 
 def machine() -> dict:
-    return mnist_machine.describe(torch.device("cpu")) | {
+    return mnist_machine.facts(torch.device("cpu")) | {
         "cores": os.cpu_count(),
         "python": platform.python_version(),
     }
 
 
 def preset(name: str) -> dict:
-    return yaml.safe_load((REPO / "conf" / "model" / f"{name}.yaml").read_text())
+    return yaml.safe_load((CONF / "model" / f"{name}.yaml").read_text())
 
 
 def reference_images_per_sec(root: Path, images: int) -> float:
@@ -103,7 +104,7 @@ def reference_images_per_sec(root: Path, images: int) -> float:
 
 def compose_config(overrides: list[str]) -> dict:
     """The config ``python -m mnist_sweep OVERRIDES`` would train, as plain data."""
-    with initialize_config_dir(config_dir=str(REPO / "conf")):
+    with initialize_config_dir(config_dir=str(CONF)):
         return to_plain(compose("config", overrides=overrides))
 
 

@@ -24,7 +24,7 @@ import optuna
 from optuna.trial import TrialState
 
 from benchmarks.timed import run_for
-from mnist_sweep import engine
+from mnist_sweep import engine, trial_attrs
 
 # name: (what the tables call it, the overrides that make the arm)
 ARMS = {
@@ -52,7 +52,7 @@ def run_arm(extra: list[str], seconds: float, common: list[str]) -> dict:
         with (Path(tmp) / "arm.log").open("w") as out:
             run_for(command, Path(tmp), seconds, out)
         trials = optuna.load_study(study_name="arch", storage=url).trials
-    trained = [t for t in trials if "refused" not in t.user_attrs]
+    trained = [t for t in trials if not trial_attrs.was_refused(t)]
     finished = [t for t in trained if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     best = []
     for quarter in (1, 2, 3, 4):
@@ -65,8 +65,8 @@ def run_arm(extra: list[str], seconds: float, common: list[str]) -> dict:
         best.append(max(values) if values else None)
     rungs: dict[int, int] = {}
     for t in finished:
-        if "rung" in t.user_attrs:
-            rungs[t.user_attrs["rung"]] = rungs.get(t.user_attrs["rung"], 0) + 1
+        if (rung := trial_attrs.rung(t)) is not None:
+            rungs[rung] = rungs.get(rung, 0) + 1
     return {
         "command": shlex.join(["python", *command[1:]]).replace(tmp, "TMP"),
         "trials started": len(trained),

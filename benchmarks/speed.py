@@ -162,7 +162,7 @@ def main() -> None:
     result = {
         "stamp": stamp,
         "args": sys.argv[1:],
-        "machine": machine.describe(torch.device("cpu")),
+        "machine": machine.facts(torch.device("cpu")),
         "peak": peak,
         "reference_epoch_s": reference_s,
         "runs": runs,

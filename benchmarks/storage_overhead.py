@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.storage_overhead [--trials 200]
 
 Each storage gets a fresh study and ``--trials`` instant trials (ask, one suggested float, tell),
-as the budget sweeper does per trial; PostgreSQL is a throwaway local server
+as the search sweeper does per trial; PostgreSQL is a throwaway local server
 (tests/helpers/servers.py), so the figures are the storage's own cost without a network. Prints a
 Markdown table.
 """

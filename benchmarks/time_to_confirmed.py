@@ -38,10 +38,9 @@ from optuna.trial import TrialState
 from benchmarks.fidelity_arms import ARMS
 from benchmarks.markers import publish
 from benchmarks.timed import run_for
-from mnist_sweep import artifacts
+from mnist_sweep import artifacts, trial_attrs
 from mnist_sweep.formats import pct
 from mnist_sweep.machine import cpu_name
-from mnist_sweep.search.fidelity import RUNG
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- time-to-confirmed:start -->", "<!-- time-to-confirmed:end -->"
@@ -49,8 +48,8 @@ START, END = "<!-- time-to-confirmed:start -->", "<!-- time-to-confirmed:end -->
 
 def study_counts(study: optuna.Study) -> dict:
     trials = study.trials
-    refused = [t for t in trials if "refused" in t.user_attrs]
-    pruned = [t for t in trials if t.state == TrialState.PRUNED and "refused" not in t.user_attrs]
+    refused = [t for t in trials if trial_attrs.was_refused(t)]
+    pruned = [t for t in trials if t.state == TrialState.PRUNED and not trial_attrs.was_refused(t)]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     return {
         "asked": len(trials),
@@ -89,7 +88,7 @@ def run_one(spec: str, args: argparse.Namespace, root: Path, t0: float, result: 
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
     distinct = {}  # TPE may propose the same point twice: confirm each point once
     # best first; under successive halving, trials of the highest rung (the longest training)
-    for trial in sorted(done, key=lambda t: (t.user_attrs.get(RUNG, 0), t.value), reverse=True):
+    for trial in sorted(done, key=lambda t: (trial_attrs.rung(t) or 0, t.value), reverse=True):
         distinct.setdefault(tuple(sorted(trial.params.items())), trial)
     candidates = list(distinct.values())[: args.top]
     target = args.target
@@ -105,7 +104,7 @@ def run_one(spec: str, args: argparse.Namespace, root: Path, t0: float, result: 
         with log.open("a") as out:
             run_for(confirm, work, left, out)
         attrs = optuna.load_study(study_name=search, storage=url).user_attrs
-        summary = attrs.get(f"confirmed/{trial.number}")
+        summary = trial_attrs.latest_confirmation(attrs, trial.number)  # this run's: the latest
         if summary is None:  # stopped by the time limit
             break
         passed = all(a is not None and a >= target for a in summary["test_acc"])

@@ -32,7 +32,7 @@ from typing import Any
 import optuna
 import torch
 
-from mnist_sweep import artifacts, data, engine, machine, report
+from mnist_sweep import artifacts, data, engine, machine, models, report, trial_attrs
 from mnist_sweep.augment import Augment
 from mnist_sweep.config import validate
 from mnist_sweep.confirm import compose_run
@@ -62,7 +62,7 @@ def one_trial(overrides: list[str], work: Path, number: int) -> dict[str, float]
     times["data load"], splits = timed(lambda: data.load_configured(plain["data"]))
     torch.set_num_threads(plain["device"]["threads"])
     times["model build"], model = timed(
-        lambda: engine.build("model", plain["model"], allowed=plain["allowed_targets"])
+        lambda: models.build(plain["model"], allowed=plain["allowed_targets"])
     )
     trainer, dev = plain["trainer"], plain["device"]
     # the precision a run of this config trains at (device.precision=auto resolved as run.py does)
@@ -98,7 +98,7 @@ def one_trial(overrides: list[str], work: Path, number: int) -> dict[str, float]
 
     def save() -> None:
         artifacts.write_history(run_dir / artifacts.HISTORY, history.rows)
-        artifacts.save_model(run_dir / artifacts.CHECKPOINT, model, plain["model"])
+        models.save(run_dir / artifacts.CHECKPOINT, model, plain["model"])
         raw = ((splits.test_x * plain["data"]["std"] + plain["data"]["mean"]) * 255).round()
         artifacts.save_predictions(
             run_dir / artifacts.PREDICTIONS,
@@ -115,7 +115,7 @@ def one_trial(overrides: list[str], work: Path, number: int) -> dict[str, float]
         url = f"sqlite:///{work}/study.db"
         study = optuna.create_study(study_name="cost", storage=url, load_if_exists=True)
         trial = study.ask({"w": optuna.distributions.IntDistribution(4, 16)})
-        trial.set_user_attr("params", 1)
+        trial_attrs.set_params(trial, 1)
         trial.report(0.5, 1)
         study.tell(trial, 0.5)
 

@@ -1,7 +1,9 @@
 """``python -m mnist_sweep [overrides]``: Hydra composes conf/ and trains one model per job.
 
 The Hydra edge: this module reads Hydra's runtime state (run folder, overrides, group choices,
-launcher) and hands ``run.execute`` plain values.
+launcher), hands ``run.execute`` plain values, and writes the run's report when it ends. The
+training modules, the search's job side and the report are imported where they are used, so
+``--help`` and a refused override answer without loading torch, Optuna, pandas or matplotlib.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from mnist_sweep.engine import TARGETS
+from mnist_sweep import artifacts
 from mnist_sweep.errors import Interrupted, UserError
-from mnist_sweep.run import execute, group_choices
-from mnist_sweep.search import epoch_monitor, local_parallel, unknown_option
+from mnist_sweep.groups import unknown_option
+from mnist_sweep.targets import TARGETS
 
 log = logging.getLogger("mnist_sweep")
 
@@ -32,10 +34,12 @@ def job_threads(hc: DictConfig) -> int | None:
     None outside a multirun: torch's default."""
     if hc.mode != RunMode.MULTIRUN:
         return None
+    from mnist_sweep.search.job import local_parallel
+
     affinity = getattr(os, "sched_getaffinity", None)  # Linux: the cores this process may use
     cpus = len(affinity(0)) if affinity else os.cpu_count() or 1
     batch = hc.sweeper.get("n_jobs") or hc.sweeper.get("max_batch_size") or cpus  # optuna, basic
-    batch *= len(hc.sweeper.get("seeds") or [0])  # the budget sweeper: a job per seed
+    batch *= len(hc.sweeper.get("seeds") or [0])  # the search sweeper: a job per seed
     at_once = 1
     if local_parallel(hc.launcher._target_):
         workers = hc.launcher.get("n_jobs") or batch  # joblib's n_jobs; submitit runs the batch
@@ -45,6 +49,8 @@ def job_threads(hc: DictConfig) -> int | None:
 
 @hydra.main(config_path="../conf", config_name="config", execution_whitelist=TARGETS)
 def main(cfg: DictConfig) -> float | list[float] | None:
+    from mnist_sweep.run import execute, group_choices
+
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     meta = {
@@ -53,11 +59,21 @@ def main(cfg: DictConfig) -> float | list[float] | None:
         "job_num": hc.job.num if multirun else None,
     }
     run_dir = Path(hc.runtime.output_dir)
+    # a sweep may leave its jobs' reports to its end (the search sweeper's ``run_reports``)
+    run_report = hc.sweeper.get("run_reports", True) if multirun else True
     try:
-        monitor = epoch_monitor(hc.sweeper, cfg) if multirun else None  # a trial's pruning
-        run_report = hc.sweeper.get("run_reports", True) if multirun else True
+        monitor = None
+        if multirun:  # a trial's pruning
+            from mnist_sweep.search.job import epoch_monitor
+
+            monitor = epoch_monitor(hc.sweeper, cfg)
         record = execute(
-            cfg, run_dir, meta, threads=job_threads(hc), on_epoch=monitor, run_report=run_report
+            cfg,
+            run_dir,
+            meta,
+            threads=job_threads(hc),
+            on_epoch=monitor,
+            on_end=_run_report if run_report else None,
         )
     except UserError as exc:
         log.error("%s", exc)
@@ -77,6 +93,15 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     return record.objectives(list(objectives)) if objectives else record.objective()
 
 
+def _run_report(run_dir: Path) -> None:
+    """The run's report.html, once it has an architecture table: a config refused before that
+    leaves only its metrics.json (and needs no report libraries)."""
+    if (run_dir / artifacts.ARCHITECTURE).exists():
+        from mnist_sweep import report
+
+        report.run_ended(run_dir)
+
+
 def exit_status(exc: KeyboardInterrupt) -> int:
     """The shell's status for a process stopped by a signal: 128 + its number (130, 143)."""
     return 128 + (exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
@@ -87,7 +112,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 if __name__ == "__main__":
-    if problem := unknown_option(sys.argv[1:], Path(__file__).resolve().parents[1] / "conf"):
+    if problem := unknown_option(sys.argv[1:]):
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
     for stop in (signal.SIGINT, signal.SIGTERM):  # each ends a run as interrupted, its epochs kept

@@ -1,7 +1,9 @@
-"""Everything a run leaves on disk, written atomically: metrics, history, checkpoint, predictions.
+"""Every file name a run and a sweep leave on disk, and the atomic writers they use.
 
 A file is written to a temporary name in its folder and renamed into place, so a reader (the
-leaderboard, a second process) sees either the old file or the new one, never half of one.
+leaderboard, a second process) sees either the old file or the new one, never half of one. This
+module imports neither torch nor the report's libraries: every floor of the package names its
+files from here.
 """
 
 from __future__ import annotations
@@ -14,18 +16,30 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from mnist_sweep.errors import ConfigError
 
-METRICS = "metrics.json"
-HISTORY = "history.csv"
-CHECKPOINT = "model.pt"
-PREDICTIONS = "predictions.npz"
+if TYPE_CHECKING:
+    from torch import Tensor
+
+# a run's folder
+METRICS = "metrics.json"  # the run record (mnist_sweep.record)
+HISTORY = "history.csv"  # one row per epoch
+CHECKPOINT = "model.pt"  # weights and the model config that rebuilds them
+PREDICTIONS = "predictions.npz"  # final-epoch test predictions, misclassified digits
+ARCHITECTURE = "architecture.json"  # the architecture table of the model as built
+RUN_REPORT = "report.html"
+HYDRA_DIR = ".hydra"  # Hydra's files of the run:
+CONFIG = f"{HYDRA_DIR}/config.yaml"  # the composed config
+OVERRIDES = f"{HYDRA_DIR}/overrides.yaml"  # the command line's overrides
+HYDRA_SETTINGS = f"{HYDRA_DIR}/hydra.yaml"  # Hydra's own settings (sweeper, storage, ...)
+# a sweep's folder
+MULTIRUN = "multirun.yaml"
+LEADERBOARD = "leaderboard.html"
+LEADERBOARD_CSV = "leaderboard.csv"
+SWEEP_STATE = "sweep-state.json"  # a sweep's live state (report.live)
+SWEEP_LOCK = ".leaderboard.lock"  # serialises the page rebuilds of jobs ending at once
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -81,18 +95,12 @@ def write_history(path: Path, rows: Sequence[Mapping[str, float]]) -> None:
     write_atomic(path, buf.getvalue())
 
 
-def save_model(path: Path, model: nn.Module, model_cfg: Mapping[str, Any]) -> None:
-    """State dict plus the model config that rebuilds it; loads with ``weights_only=True``."""
-    buf = io.BytesIO()
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"model_cfg": dict(model_cfg), "state_dict": state}, buf)
-    write_atomic(path, buf.getvalue())
-
-
 def save_predictions(
-    path: Path, pred: torch.Tensor, target: torch.Tensor, images: torch.Tensor, keep: int = 64
+    path: Path, pred: Tensor, target: Tensor, images: Tensor, keep: int = 64
 ) -> None:
     """Final-epoch test predictions, and the first ``keep`` misclassified digits as uint8."""
+    import numpy as np  # a run's last step; checking a config needs none of it
+
     wrong = (pred != target).nonzero().flatten()[:keep]
     buf = io.BytesIO()
     np.savez_compressed(

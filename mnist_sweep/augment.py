@@ -15,46 +15,13 @@ from collections.abc import Mapping
 import torch
 from torch.nn import functional as F
 
-from mnist_sweep.checks import is_number, number, refuse
-from mnist_sweep.errors import ConfigError
-
-TRANSFORMS = {
-    "rotate": {"degrees"},
-    "affine": {"degrees", "translate", "scale", "shear"},
-    "hflip": {"p"},
-    "vflip": {"p"},
-    "intensity": {"brightness", "contrast"},
-}
+from mnist_sweep.config import check_aug
 
 
 def _uniform(
     n: int, lo: float, hi: float, g: torch.Generator, device: torch.device
 ) -> torch.Tensor:
     return torch.rand(n, generator=g, device=device) * (hi - lo) + lo
-
-
-def _check(name: str, params: dict) -> None:
-    """Each transform takes exactly its settings, each a number or a [lo, hi] pair in range."""
-    expected = TRANSFORMS.get(name)
-    if expected is None:
-        raise ConfigError(f"aug.{name} is not a known transform; allowed: {', '.join(TRANSFORMS)}.")
-    if set(params) != expected:
-        raise ConfigError(
-            f"aug.{name} has unknown setting(s) {sorted(set(params) - expected)} or misses "
-            f"{sorted(expected - set(params))}; it takes exactly {sorted(expected)}."
-        )
-    for key, value in params.items():
-        if key in ("translate", "scale"):
-            pair = list(value) if isinstance(value, list | tuple) else None
-            ok = pair is not None and len(pair) == 2 and all(is_number(v) for v in pair)
-            if key == "translate" and not (ok and all(0 <= v <= 1 for v in pair)):
-                raise refuse(f"aug.{name}.{key}", value, "a pair [tx, ty] of fractions in [0, 1]")
-            if key == "scale" and not (ok and 0 < pair[0] <= pair[1]):
-                raise refuse(f"aug.{name}.{key}", value, "a pair [lo, hi] with 0 < lo <= hi")
-        elif key in ("p", "brightness", "contrast"):
-            number(f"aug.{name}.{key}", value, 0, 1)
-        else:
-            number(f"aug.{name}.{key}", value, 0, 180)
 
 
 class Augment:
@@ -65,9 +32,7 @@ class Augment:
     def __init__(
         self, aug_cfg: Mapping | None, background: float, white: float | None = None
     ) -> None:
-        self.cfg = {name: dict(params or {}) for name, params in dict(aug_cfg or {}).items()}
-        for name, params in self.cfg.items():
-            _check(name, params)
+        self.cfg = check_aug(aug_cfg)
         self.background = background
         self.white = background + 1 if white is None else white
         self.geometric = any(name in self.cfg for name in ("rotate", "affine"))

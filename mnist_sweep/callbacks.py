@@ -1,4 +1,7 @@
-"""Hydra callbacks, registered in conf/config.yaml under ``hydra.callbacks``."""
+"""Hydra callbacks, registered in conf/config.yaml under ``hydra.callbacks``.
+
+They stand with the entry points, on the top floor: the leaderboard's callback imports the report
+when a sweep starts, so a single run (and a refused one) never loads the report's libraries."""
 
 from __future__ import annotations
 
@@ -15,11 +18,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_sweep import artifacts, loggers, report
+from mnist_sweep import artifacts, loggers
 from mnist_sweep.errors import ConfigError
 from mnist_sweep.record import COMPLETED, FAILED, LEVELS, OVER_BUDGET, PRUNED, RunRecord
-from mnist_sweep.report import live
-from mnist_sweep.report.collect import HYDRA_DIR
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +45,12 @@ def writable_dir_problem(path: Path) -> str | None:
 
 def holds_a_run(path: Path) -> bool:
     """True when ``path`` holds a run's files (its metrics or its Hydra config)."""
-    return (path / artifacts.METRICS).exists() or (path / HYDRA_DIR / "config.yaml").exists()
+    return (path / artifacts.METRICS).exists() or (path / artifacts.CONFIG).exists()
 
 
 def holds_a_sweep(path: Path) -> bool:
     """True when ``path`` holds a sweep's files: its Hydra config, live state or a job."""
-    if (path / "multirun.yaml").exists() or (path / live.STATE).exists():
+    if (path / artifacts.MULTIRUN).exists() or (path / artifacts.SWEEP_STATE).exists():
         return True
     return path.is_dir() and any(holds_a_run(job) for job in path.iterdir() if job.is_dir())
 
@@ -129,7 +130,7 @@ def sweep_outcome(sweep_dir: Path) -> tuple[str, int] | None:
     refused = all(r.status in (OVER_BUDGET, FAILED) and not r.epochs_run for r in records)
     return (
         f"no job of this sweep trained to its end ({summary}); see "
-        f"{sweep_dir / report.LEADERBOARD} and each job's {artifacts.METRICS}.",
+        f"{sweep_dir / artifacts.LEADERBOARD} and each job's {artifacts.METRICS}.",
         2 if refused else 1,
     )
 
@@ -167,6 +168,8 @@ class LeaderboardCallback(Callback):
         self.started = False  # a sweep refused at its start has no page of its own to write
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from mnist_sweep.report import live
+
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         live.start(sweep_dir, expected_jobs(config), self.reload_seconds)
@@ -181,6 +184,8 @@ class LeaderboardCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if not self.started:  # refused before this callback started it (output folder)
             return
+        from mnist_sweep.report import live
+
         # Hydra ends a multirun in a ``finally``: an exception in flight (Ctrl-C, a sweeper's
         # error) means the sweep stopped before its last job
         stopped = sys.exc_info()[0] is not None
@@ -191,6 +196,9 @@ class LeaderboardCallback(Callback):
 
     @staticmethod
     def _write(sweep_dir: Path, run_reports: bool) -> Path | None:
+        from mnist_sweep import report
+        from mnist_sweep.report import live
+
         try:
             with live.lock(sweep_dir):
                 return report.write_leaderboard(sweep_dir, run_reports=run_reports)
@@ -200,7 +208,7 @@ class LeaderboardCallback(Callback):
         except Exception as exc:  # a report problem must never fail a job or a finished sweep
             log.warning(
                 "%s not written (%s); build it with: python -m mnist_sweep.report %s",
-                report.LEADERBOARD,
+                artifacts.LEADERBOARD,
                 exc,
                 sweep_dir,
             )
@@ -225,7 +233,7 @@ class LoggerCallback(Callback):
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)
         self.sweep = Path(config.hydra.sweep.dir).resolve()
-        self.trackers = loggers.build(node)
+        self.trackers = loggers.from_config(node)
         self.trackers.sweep_start(self.sweep, config.hydra.sweeper.get("study_name"))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

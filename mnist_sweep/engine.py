@@ -10,13 +10,11 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from torch import nn
 from torch.nn import functional as F
 from torch.optim import Optimizer
@@ -25,16 +23,12 @@ from torch.profiler import record_function
 from tqdm import tqdm
 
 from mnist_sweep.augment import Augment
+from mnist_sweep.config import DEVICES
 from mnist_sweep.data import Splits
 from mnist_sweep.errors import ConfigError
+from mnist_sweep.targets import instantiate
 
 log = logging.getLogger(__name__)
-
-DEVICES = ("auto", "cuda", "mps", "cpu")  # auto: the first of the others that is present
-# what a config's ``_target_`` may name: torch's optimizers and this package (its models,
-# schedules, Hydra callbacks and sweeper), nothing else
-TARGETS = ["torch.optim.*", "mnist_sweep.*"]
-PRECISIONS = ("auto", "fp32", "bf16")  # auto: see mnist_sweep.machine
 
 
 def resolve_device(name: str) -> torch.device:
@@ -53,18 +47,6 @@ def resolve_device(name: str) -> torch.device:
             f"that torch can use; available here: {usable} (or device=auto)."
         )
     return torch.device(name)
-
-
-def build(
-    group: str, node: Mapping, *args: object, allowed: Sequence[str] = (), **kwargs: object
-) -> object:
-    """Instantiate the ``_target_`` of a config group, which must be one of ``TARGETS`` or of the
-    user's ``allowed`` prefixes (config key ``allowed_targets``); a failure names the group and
-    why."""
-    try:
-        return instantiate(node, *args, _execution_whitelist_=[*TARGETS, *allowed], **kwargs)
-    except (InstantiationException, ImportError) as exc:
-        raise ConfigError(f"{group} could not be built from its config: {exc}") from exc
 
 
 def autocast(device: torch.device, precision: str) -> AbstractContextManager:
@@ -238,8 +220,8 @@ def fit(
             f"trainer.batch_size={batch_size} is larger than the {n} training images; "
             "lower the batch size or train on more data."
         )
-    optimizer = build("optim", optim_cfg, params=model.parameters())
-    scheduler = build("sched", sched_cfg, optimizer, steps_per_epoch=steps, epochs=epochs)
+    optimizer = instantiate("optim", optim_cfg, params=model.parameters())
+    scheduler = instantiate("sched", sched_cfg, optimizer, steps_per_epoch=steps, epochs=epochs)
     per_batch = not isinstance(scheduler, ReduceLROnPlateau)
     g = torch.Generator(device=device).manual_seed(seed)
     history = History()

@@ -25,12 +25,11 @@ from typing import Any, Protocol
 from mnist_sweep import artifacts, checks
 from mnist_sweep.errors import ConfigError
 from mnist_sweep.record import COMPLETED, PRUNED, RunRecord
-from mnist_sweep.report import RUN_REPORT
 
 log = logging.getLogger(__name__)
 
 # A run's files a tracker keeps a copy of, when the run left them.
-ARTIFACTS = (RUN_REPORT, artifacts.METRICS, artifacts.CHECKPOINT)
+ARTIFACTS = (artifacts.RUN_REPORT, artifacts.METRICS, artifacts.CHECKPOINT)
 # Record fields logged once, at the end, as ``final/<field>`` (those that are numbers).
 FINAL = (
     "test_acc",
@@ -281,7 +280,7 @@ def check(node: Mapping[str, Any] | None) -> None:
             ) from exc
 
 
-def build(node: Mapping[str, Any] | None) -> Loggers:
+def from_config(node: Mapping[str, Any] | None) -> Loggers:
     """The loggers a checked ``logger`` node asks for; one that cannot be set up is warned about
     and left out."""
     chosen = []

@@ -89,7 +89,7 @@ def cpu_capability() -> str:
     return f"{capability} ({', '.join(limits)})" if limits else capability
 
 
-def describe(device: torch.device) -> dict[str, str | int | None]:
+def facts(device: torch.device) -> dict[str, str | int | None]:
     """What a run records about where it ran: CPU model and capability, GPU, torch, threads."""
     return {
         "cpu": cpu_name(),

@@ -1,208 +1,21 @@
-"""One parametric family of small convnets, and its parameter count computed from config alone.
-
-A network is a list of blocks. Each block is a run of convs (conv → BatchNorm → ReLU, or
-conv → ReLU → BatchNorm with ``bn_after_relu``), then an optional Dropout2d and an optional 2x2
-max-pool. Kernels are per conv; padding is per block, or per conv (e.g. 0 for a 1x1 conv inside a
-padded block). With ``pool_before_bn`` a block pools straight
-after its last conv, before that conv's BatchNorm and ReLU: ReLU commutes with max-pooling, and
-BatchNorm nearly does, so the block computes almost the same function while normalising a quarter
-of the values (on two CPU cores, BatchNorm over 8 channels at 28x28 costs as much as the conv).
-A head turns the last feature map into ten log-probabilities: ``flatten`` (Linear on the flattened
-map), ``gap`` (global average pool, then Linear) or ``conv1x1`` (a 1x1 conv to one map per class,
-then global average pool: no Linear at all). Every width, kernel, padding and pool is a plain
-config value, so a sweep can vary it.
-"""
+"""The torch modules of the model family (``architecture`` holds its grammar and counts), the
+architecture table of any model a config names, and a run's checkpoint: saved and rebuilt."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mnist_sweep.checks import choice, flag, is_int, is_number
-from mnist_sweep.engine import build
-from mnist_sweep.errors import ConfigError
-from mnist_sweep.table import Layer, traced
-
-NATIVE = "mnist_sweep.models.ConvNet"  # the family below; any other _target_ is a user's module
-HEADS = ("flatten", "gap", "conv1x1")
-KERNELS = (1, 3, 5)
-
-
-@dataclass(frozen=True)
-class Arch:
-    """A validated architecture: per-conv widths, kernels and padding, per-block settings."""
-
-    widths: tuple[int, ...]
-    kernels: tuple[int, ...]
-    blocks: tuple[int, ...]
-    padding: tuple[int, ...]
-    pool: tuple[bool, ...]
-    pool_before_bn: tuple[bool, ...]
-    dropout: tuple[float, ...]
-    head: str
-    conv_bias: bool
-    bn_after_relu: bool = False
-    in_channels: int = 1
-    image_size: int = 28
-    num_classes: int = 10
-
-
-def _expand(value: object, n: int, key: str, unit: str) -> tuple:
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        values = tuple(value)
-        if len(values) != n:
-            raise ConfigError(
-                f"model.{key}={list(values)} has {len(values)} entries but the model has {n} "
-                f"{unit}s; give one value per {unit}, or a single value for all of them."
-            )
-        return values
-    return (value,) * n
-
-
-def parse(model_cfg: Mapping) -> Arch:
-    """Check a model config (keys starting with ``_`` are Hydra's) and expand it to an Arch."""
-    cfg = {k: v for k, v in dict(model_cfg).items() if not k.startswith("_")}
-    allowed = set(Arch.__dataclass_fields__)
-    unknown = sorted(set(cfg) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"model has unknown key(s) {unknown}; allowed keys are {sorted(allowed)}."
-        )
-    widths = list(cfg.get("widths") or [])
-    if not widths or not all(is_int(w) and w > 0 for w in widths):
-        raise ConfigError(f"model.widths={widths} must be a non-empty list of positive integers.")
-    blocks = list(cfg.get("blocks") or [len(widths)])
-    if not all(is_int(b) and b > 0 for b in blocks) or sum(blocks) != len(widths):
-        raise ConfigError(
-            f"model.blocks={blocks} must be positive integers adding up to the number of "
-            f"model.widths ({len(widths)})."
-        )
-    n_blocks = len(blocks)
-    kernels = _expand(cfg.get("kernels", 3), len(widths), "kernels", "conv")
-    if not all(k in KERNELS for k in kernels):
-        raise ConfigError(f"model.kernels={list(kernels)} must each be one of {KERNELS}.")
-    padding = cfg.get("padding", 1)
-    if not isinstance(padding, Sequence) or isinstance(padding, str):
-        padding = (padding,) * len(widths)
-    elif len(padding) == n_blocks:  # one value per block, given to each of its convs
-        padding = tuple(p for p, n in zip(padding, blocks, strict=True) for _ in range(n))
-    elif len(padding) != len(widths):
-        raise ConfigError(
-            f"model.padding={list(padding)} has {len(padding)} entries but the model has "
-            f"{n_blocks} blocks and {len(widths)} convs; give one value per block, one per conv, "
-            "or a single value for all of them."
-        )
-    padding = tuple(padding)
-    if not all(is_int(p) and p >= 0 for p in padding):
-        raise ConfigError(f"model.padding={list(padding)} must be integers >= 0.")
-    pool = tuple(bool(p) for p in _expand(cfg.get("pool", True), n_blocks, "pool", "block"))
-    early = _expand(cfg.get("pool_before_bn", False), n_blocks, "pool_before_bn", "block")
-    if not all(isinstance(e, bool) for e in early) or any(
-        e and not p for e, p in zip(early, pool, strict=True)
-    ):
-        raise ConfigError(
-            f"model.pool_before_bn={list(early)} must hold true or false per block, and can be "
-            f"true only where the block pools (model.pool={list(pool)})."
-        )
-    dropout = _expand(cfg.get("dropout", 0.0), n_blocks, "dropout", "block")
-    if not all(is_number(p) and 0 <= p < 1 for p in dropout):
-        raise ConfigError(f"model.dropout={list(dropout)} must hold numbers in [0, 1).")
-    head = cfg.get("head", "flatten")
-    choice("model.head", head, HEADS)
-    for key in ("conv_bias", "bn_after_relu"):
-        flag(f"model.{key}", cfg.get(key, key == "conv_bias"))
-    return Arch(
-        widths=tuple(widths),
-        kernels=kernels,
-        blocks=tuple(blocks),
-        padding=padding,
-        pool=pool,
-        pool_before_bn=early,
-        dropout=tuple(float(p) for p in dropout),
-        head=head,
-        conv_bias=cfg.get("conv_bias", True),
-        bn_after_relu=cfg.get("bn_after_relu", False),
-        **{k: int(cfg[k]) for k in ("in_channels", "image_size", "num_classes") if k in cfg},
-    )
-
-
-def layers(arch: Arch) -> list[Layer]:
-    """The architecture table: every layer in the order the model runs it, with its output
-    shape, trainable parameters, multiply-adds and what to build for it."""
-    rows: list[Layer] = []
-    c, size, i = arch.in_channels, arch.image_size, 0
-
-    def pool(b: int) -> None:
-        nonlocal size
-        if size < 2:
-            raise ConfigError(
-                f"model block {b + 1} max-pools a {size}x{size} map; set its pool to false."
-            )
-        size //= 2
-        rows.append(Layer("maxpool 2x2", (c, size, size), 0, op=("maxpool",)))
-
-    for b, n_convs in enumerate(arch.blocks):
-        for j in range(n_convs):
-            k, w, pad = arch.kernels[i], arch.widths[i], arch.padding[i]
-            size += 2 * pad - k + 1
-            if size < 1:
-                raise ConfigError(
-                    f"model conv {i + 1} (block {b + 1}) shrinks the feature map below 1x1; "
-                    "add padding or use fewer convs or pools."
-                )
-            weights = c * w * k * k
-            rows.append(
-                Layer(
-                    f"conv{i + 1} {k}x{k} {c}→{w}",
-                    (w, size, size),
-                    weights + (w if arch.conv_bias else 0),
-                    weights * size * size,
-                    op=("conv", c, w, k, pad, arch.conv_bias),
-                )
-            )
-            c, i = w, i + 1
-            if arch.pool_before_bn[b] and j == n_convs - 1:
-                pool(b)
-            norm = ("batchnorm", w, arch.bn_after_relu)
-            rows.append(Layer(f"batchnorm{i}", (w, size, size), 2 * w, op=norm))
-        if arch.dropout[b]:
-            p = arch.dropout[b]
-            rows.append(Layer(f"dropout2d {p:g}", (c, size, size), 0, op=("dropout", p)))
-        if arch.pool[b] and not arch.pool_before_bn[b]:
-            pool(b)
-    if arch.head == "conv1x1":  # a 1x1 conv to one channel per class, then average each map
-        n = arch.num_classes
-        weights = c * n
-        rows.append(
-            Layer(
-                f"conv1x1 head {c}→{n}",
-                (n, size, size),
-                weights + n,
-                weights * size * size,
-                op=("head_conv", c, n),
-            )
-        )
-        rows.append(Layer("global avg pool", (n, 1, 1), 0, op=("head_gap",)))
-        return rows
-    if arch.head == "gap":
-        size = 1
-        rows.append(Layer("global avg pool", (c, 1, 1), 0, op=("gap",)))
-    features = c * size * size
-    rows.append(
-        Layer(
-            f"linear {features}→{arch.num_classes}",
-            (arch.num_classes, 1, 1),
-            (features + 1) * arch.num_classes,
-            features * arch.num_classes,
-            op=("linear", features, arch.num_classes),
-        )
-    )
-    return rows
+from mnist_sweep.architecture import Layer, is_native, layers, parse
+from mnist_sweep.artifacts import write_atomic
+from mnist_sweep.targets import instantiate
+from mnist_sweep.trace import trace
 
 
 def _modules(layer: Layer) -> list[nn.Module]:
@@ -227,32 +40,27 @@ def _modules(layer: Layer) -> list[nn.Module]:
     return [nn.Linear(*args)]
 
 
-def is_native(model_cfg: Mapping) -> bool:
-    """True for this package's ConvNet family; False for a user's own ``nn.Module``."""
-    return model_cfg.get("_target_", NATIVE) == NATIVE
-
-
-def describe(model_cfg: Mapping, allowed: Sequence[str] = ()) -> list[Layer]:
+def architecture(model_cfg: Mapping, allowed: Sequence[str] = ()) -> list[Layer]:
     """The architecture table of the model a config names, without training it: from the block
-    grammar for ConvNet, else from the user's module itself, traced on the ``meta`` device
-    (``table.traced``)."""
+    grammar for ConvNet (no torch needed), else from the user's module itself, traced on the
+    ``meta`` device (``trace.trace``)."""
     if is_native(model_cfg):
         return layers(parse(model_cfg))
-    return traced(model_cfg, allowed)
+    return trace(model_cfg, allowed)
 
 
 def count_params(model_cfg: Mapping, allowed: Sequence[str] = ()) -> int:
     """Trainable parameters of the model a config describes, without training it."""
-    return sum(layer.params for layer in describe(model_cfg, allowed))
+    return sum(layer.params for layer in architecture(model_cfg, allowed))
 
 
 def macs(model_cfg: Mapping, allowed: Sequence[str] = ()) -> int:
     """Multiply-adds of one forward pass of one image (convs and linear layers)."""
-    return sum(layer.macs for layer in describe(model_cfg, allowed))
+    return sum(layer.macs for layer in architecture(model_cfg, allowed))
 
 
 class ConvNet(nn.Module):
-    """The parametric family described in the module docstring; returns log-probabilities.
+    """The parametric family of ``architecture``; returns log-probabilities.
 
     Built row by row from the architecture table: ``features`` from every row but the last,
     ``classifier`` from the last (the linear head)."""
@@ -273,6 +81,19 @@ class ConvNet(nn.Module):
         return F.log_softmax(self.classifier(out).flatten(1), dim=1)
 
 
+def build(model_cfg: Mapping, allowed: Sequence[str] = ()) -> nn.Module:
+    """The torch module a model config names: ConvNet, or a user's own under ``allowed``."""
+    return instantiate("model", dict(model_cfg), allowed=allowed)
+
+
+def save(path: Path, model: nn.Module, model_cfg: Mapping[str, Any]) -> None:
+    """State dict plus the model config that rebuilds it (``load``), written atomically."""
+    buf = io.BytesIO()
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"model_cfg": dict(model_cfg), "state_dict": state}, buf)
+    write_atomic(path, buf.getvalue())
+
+
 def load(
     path: str | Path, map_location: str | torch.device = "cpu", allowed: Sequence[str] = ()
 ) -> nn.Module:
@@ -280,10 +101,7 @@ def load(
     own module needs its prefix in ``allowed``, as at training time."""
     ckpt = torch.load(path, map_location=map_location, weights_only=True)
     cfg = ckpt["model_cfg"]
-    if is_native(cfg):
-        model: nn.Module = ConvNet(**cfg)
-    else:
-        model = build("model", cfg, allowed=allowed)
+    model = ConvNet(**cfg) if is_native(cfg) else build(cfg, allowed)
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()
 

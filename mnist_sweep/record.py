@@ -22,6 +22,7 @@ import yaml
 from mnist_sweep import artifacts
 from mnist_sweep.checks import is_number
 from mnist_sweep.errors import BudgetError
+from mnist_sweep.groups import CONF
 
 # How a run ends. ``running`` is written before training starts and stays if the process dies.
 RUNNING = "running"
@@ -49,7 +50,7 @@ FINISHED = ("target", "below")  # levels of runs that trained to their last epoc
 # Fields a search may return as objectives (``search.objectives``); never a test-set number.
 OBJECTIVES = ("val_acc", "val_loss", "params", "macs", "train_seconds")
 
-DEFAULT_BUDGET_FILE = Path(__file__).resolve().parents[1] / "conf" / "budget" / "default.yaml"
+DEFAULT_BUDGET_FILE = CONF / "budget" / "default.yaml"
 
 
 @dataclass(frozen=True)

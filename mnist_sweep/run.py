@@ -1,8 +1,11 @@
-"""One run end to end: validate → budget → data → model → train → artifacts → report.
+"""One run end to end: validate → architecture → budget → data → model → train → artifacts.
 
 ``execute`` takes a config as plain data (or a DictConfig) and the run's context: its folder,
 torch threads and the bookkeeping to record (overrides, choices, job number). It imports nothing
-from Hydra, so the CLI, a sweeper, the benchmark and a notebook all call it the same way.
+from Hydra, so the CLI, a sweeper, the benchmark and a notebook all call it the same way. Torch
+and the training modules are imported once the config has passed its checks: a refused config
+costs no torch import. The run's report (``report.html``) is the caller's: the entry points write
+it from the files the run leaves.
 """
 
 from __future__ import annotations
@@ -17,10 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from mnist_sweep import artifacts, data, engine, loggers, machine, models, report
-from mnist_sweep.augment import Augment
+from mnist_sweep import artifacts, loggers
 from mnist_sweep.config import validate
 from mnist_sweep.errors import BudgetError, DivergedError, Interrupted, UserError
 from mnist_sweep.record import (
@@ -52,7 +52,7 @@ def execute(
     meta: Mapping[str, Any] | None = None,
     threads: int | None = None,
     on_epoch: Callable[[Mapping[str, float]], bool] | None = None,
-    run_report: bool = True,
+    on_end: Callable[[Path], None] | None = None,
 ) -> RunRecord:
     """Train one model as ``cfg`` says, leave every artifact in ``run_dir``, return its record.
 
@@ -62,8 +62,10 @@ def execute(
     and re-raised; a run whose loss diverged keeps its files and raises DivergedError. The
     trackers of the ``logger`` group see the run start, every epoch and its end, whatever it was.
     ``on_epoch`` (a search's pruning monitor) gets every epoch's row; when it answers True the
-    run stops there with status ``pruned``, keeping its files and report. Without
-    ``run_report``, report.html is left to whoever builds the leaderboard (a sweep's end).
+    run stops there with status ``pruned``, keeping its files. ``architecture.json`` holds the
+    model's architecture table from the moment its config has passed its checks. ``on_end`` (an
+    entry point's run report) gets the run folder once the record is final, however the run
+    ended, before the trackers see the end, so they keep a copy of what it writes.
     """
     start = time.perf_counter()
     artifacts.claim(run_dir)
@@ -71,11 +73,15 @@ def execute(
     trackers = loggers.Loggers([])
     try:
         plain = validate(cfg)
-        trackers = loggers.build(plain.get("logger"))
+        from mnist_sweep import models  # torch, once the config is known to be good
+
+        trackers = loggers.from_config(plain.get("logger"))
         budget = Budget.of(plain["budget"])
         trainer = plain["trainer"]
         allowed = plain["allowed_targets"]
-        table = models.describe(plain["model"], allowed)  # before training, weights on meta
+        table = models.architecture(plain["model"], allowed)  # before training, weights on meta
+        rows = [layer.as_row() for layer in table]
+        artifacts.write_json(run_dir / artifacts.ARCHITECTURE, {"layers": rows})
         record.params = sum(layer.params for layer in table)
         record.macs = sum(layer.macs for layer in table)
         record.epochs, record.seed = trainer["epochs"], trainer["seed"]
@@ -100,14 +106,14 @@ def execute(
             log.error("%s Its files are in %s.", record.error, run_dir)
         record.wall_seconds = round(time.perf_counter() - start, 3)
         record.write(run_dir)
-        if isinstance(exc, Exception | KeyboardInterrupt) and run_report:
-            _write_report(run_dir)
+        if on_end and isinstance(exc, Exception | KeyboardInterrupt):
+            on_end(run_dir)
         trackers.end(record, run_dir)
         raise
     record.wall_seconds = round(time.perf_counter() - start, 3)
     record.write(run_dir)
-    if run_report:
-        _write_report(run_dir)
+    if on_end:
+        on_end(run_dir)
     trackers.end(record, run_dir)
     if record.status == DIVERGED:
         raise DivergedError(f"{record.error} Its files are in {run_dir}.")
@@ -134,14 +140,6 @@ def _interrupted(exc: KeyboardInterrupt, record: RunRecord) -> str:
     return f"interrupted by {name} after {done}{of} epochs{kept}."
 
 
-def _write_report(run_dir: Path) -> None:
-    """report.html for the run; a report that cannot be built never fails the run."""
-    try:
-        report.write_run_report(run_dir)
-    except Exception as exc:
-        log.warning("%s not written: %s: %s", report.RUN_REPORT, type(exc).__name__, exc)
-
-
 def _train(
     plain: dict[str, Any],
     run_dir: Path,
@@ -151,6 +149,11 @@ def _train(
     every_epoch: bool,
 ) -> None:
     """Train and record; ``every_epoch``: validate after every epoch (a pruner reads it)."""
+    import torch
+
+    from mnist_sweep import data, engine, machine, models
+    from mnist_sweep.augment import Augment
+
     dev_cfg, trainer, data_cfg = plain["device"], plain["trainer"], plain["data"]
     device = engine.resolve_device(dev_cfg["name"])
     if dev_cfg["threads"] or threads:
@@ -159,7 +162,7 @@ def _train(
 
     splits = data.load_configured(data_cfg, device)
     torch.manual_seed(trainer["seed"])
-    model = engine.build("model", plain["model"], allowed=plain["allowed_targets"]).to(device)
+    model = models.build(plain["model"], allowed=plain["allowed_targets"]).to(device)
     record.params = models.trainable_params(model)
     precision, probe = machine.choose_precision(
         dev_cfg["precision"], device, model, trainer["batch_size"]
@@ -167,7 +170,7 @@ def _train(
     record.precision_used = precision
     if probe:
         record.bf16_speedup = round(probe.bf16_speedup, 3)
-    for key, value in machine.describe(device).items():
+    for key, value in machine.facts(device).items():
         setattr(record, key, value)
     background = -data_cfg["mean"] / data_cfg["std"]  # pixels 0 and 1, normalized
     white = (1 - data_cfg["mean"]) / data_cfg["std"]
@@ -177,7 +180,7 @@ def _train(
         done.append(dict(row))
         artifacts.write_history(run_dir / artifacts.HISTORY, done)
         if math.isfinite(row["train_loss"]):
-            artifacts.save_model(run_dir / artifacts.CHECKPOINT, model, plain["model"])
+            models.save(run_dir / artifacts.CHECKPOINT, model, plain["model"])
         record.epochs_run = len(done)
         record.write(run_dir)
         line = (
@@ -234,7 +237,7 @@ def _train(
     record.test_acc, record.test_loss = rows[-1]["test_acc"], rows[-1]["test_loss"]
     record.best_test_acc, record.best_epoch = best["test_acc"], best["epoch"]
     record.val_acc, record.val_loss = rows[-1].get("val_acc"), rows[-1].get("val_loss")
-    artifacts.save_model(run_dir / artifacts.CHECKPOINT, model, plain["model"])
+    models.save(run_dir / artifacts.CHECKPOINT, model, plain["model"])
     raw_test = ((splits.test_x * data_cfg["std"] + data_cfg["mean"]) * 255).round()
     artifacts.save_predictions(
         run_dir / artifacts.PREDICTIONS,

@@ -23,9 +23,11 @@ from typing import Any
 import yaml
 from omegaconf import OmegaConf
 
+from mnist_sweep import trial_attrs
 from mnist_sweep.config import recipe, to_plain
-from mnist_sweep.confirm import compose_run, confirmations, open_study, search_seeds
+from mnist_sweep.confirm import compose_run, open_study, search_seeds
 from mnist_sweep.formats import pct
+from mnist_sweep.groups import CONF
 from mnist_sweep.record import RunRecord
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,8 +85,7 @@ def main() -> None:
     parser.add_argument("--found-by", default="", help="the search's command, for the header")
     args = parser.parse_args()
     study = open_study(args.storage, args.study)
-    found = confirmations(study.user_attrs, args.trial)
-    confirmed = found[-1] if found else None  # the latest, when a trial was confirmed again
+    confirmed = trial_attrs.latest_confirmation(study.user_attrs, args.trial)
     if confirmed is None:
         sys.exit(f"trial {args.trial} of {study.study_name!r} has not been confirmed yet.")
     sweep = Path(confirmed["sweep"])
@@ -105,7 +106,7 @@ def main() -> None:
         if group in choices and choices[group] != chosen.get(group)
     ]
     trial = next(t for t in study.trials if t.number == args.trial)
-    job_overrides = OmegaConf.load(Path(trial.user_attrs["run_dir"]) / ".hydra" / "overrides.yaml")
+    job_overrides = OmegaConf.load(Path(trial_attrs.run_dir(trial)) / ".hydra" / "overrides.yaml")
     seeds = " ".join(map(str, confirmed["seeds"]))
     per_seed = ", ".join(
         f"{s}: {pct(a, unit='')}"
@@ -119,7 +120,7 @@ def main() -> None:
     header = [
         *([args.note] if args.note else []),
         f"Found by study {study.study_name!r} ({args.storage}), trial {args.trial}: validation "
-        f"accuracy {pct(trial.value, unit='')} %, {trial.user_attrs.get('params'):,} parameters.",
+        f"accuracy {pct(trial.value, unit='')} %, {trial_attrs.params(trial):,} parameters.",
         *([f"The search: {args.found_by}"] if args.found_by else []),
         "The trial's job ran:",
         COMMAND + f"python -m mnist_sweep {shlex.join(map(str, job_overrides))}",
@@ -133,7 +134,7 @@ def main() -> None:
     body = ({"defaults": overrides} if overrides else {}) | {"model": model} | preset
     text = "# @package _global_\n" + "".join(map(comment, header))
     text += yaml.safe_dump(body, sort_keys=False, default_flow_style=None)
-    out = args.out or REPO / "conf" / "experiment" / f"{args.name}.yaml"
+    out = args.out or CONF / "experiment" / f"{args.name}.yaml"
     out.write_text(text)
     print(text)
     print(f"wrote {out}")

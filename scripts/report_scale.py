@@ -24,6 +24,7 @@ import optuna
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
+from mnist_sweep import trial_attrs
 from mnist_sweep.report import live, write_leaderboard
 from mnist_sweep.report.collect import collect
 from mnist_sweep.report.run_page import write_run_reports
@@ -66,9 +67,9 @@ def study_of(sweep_dir: Path, url: str, n: int) -> None:
         params = dict(o[2:].split("=") for o in overrides if o.startswith("- search.w"))
         record = json.loads((run / "metrics.json").read_text())
         done = record["status"] == "completed"
-        attrs = {"run_dir": str(run), "params": record["params"]}
+        attrs = {trial_attrs.RUN_DIR: str(run), trial_attrs.PARAMS: record["params"]}
         if record["status"] == "over_budget":
-            attrs["refused"] = record["error"]
+            attrs[trial_attrs.REFUSED] = record["error"]
         trials.append(
             optuna.trial.create_trial(
                 params={k: int(v) for k, v in params.items()},

@@ -189,7 +189,7 @@ def compose_search(preset: str, *overrides: str, hydra: bool = False) -> DictCon
 
 def search_space(preset: str) -> dict[str, optuna.distributions.BaseDistribution]:
     """The Optuna distributions of a search preset's ``hydra.sweeper.params``."""
-    from mnist_sweep.search import parse_space  # the sweeper, only for the tests that search
+    from mnist_sweep.search.space import parse_space  # Optuna, only for the tests that search
 
     params = compose_search(preset, hydra=True).hydra.sweeper.params
     space, _, _ = parse_space([f"{k}={v}" for k, v in params.items()])

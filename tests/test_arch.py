@@ -12,7 +12,7 @@ from mnist_sweep import models
 from mnist_sweep.config import validate
 from mnist_sweep.errors import ConfigError
 from mnist_sweep.run import execute
-from mnist_sweep.search import lowest
+from mnist_sweep.search.space import lowest
 from tests.conftest import SLICE, as_overrides, compose_search, random_points, search_space
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from mnist_sweep import report
+from mnist_sweep import artifacts, report
 from mnist_sweep.report import live
 from tests.helpers.chromium import CHROMIUM, Chromium
 from tests.helpers.pages import page_data
@@ -70,7 +70,7 @@ def column(browser: Chromium, index: int) -> list[str]:
 
 
 def test_leaderboard_renders_with_no_console_errors_and_no_network(browser, sweep_dir):
-    browser.open(sweep_dir / report.LEADERBOARD)
+    browser.open(sweep_dir / artifacts.LEADERBOARD)
     assert browser.errors() == []
     assert browser.requests() == []
     assert browser.js("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
@@ -78,7 +78,7 @@ def test_leaderboard_renders_with_no_console_errors_and_no_network(browser, swee
 
 
 def test_leaderboard_table_holds_one_row_per_run_in_launch_order(browser, sweep_dir):
-    browser.open(sweep_dir / report.LEADERBOARD)
+    browser.open(sweep_dir / artifacts.LEADERBOARD)
     assert column(browser, 1) == ["1", "2", "3", "4", "5", "6"]
     assert column(browser, 5) == [
         "aug=rotate",
@@ -93,7 +93,7 @@ def test_leaderboard_table_holds_one_row_per_run_in_launch_order(browser, sweep_
 
 
 def test_clicking_a_column_header_reorders_the_rows(browser, sweep_dir):
-    browser.open(sweep_dir / report.LEADERBOARD)
+    browser.open(sweep_dir / artifacts.LEADERBOARD)
     browser.click("#leaderboard th:nth-child(5)")  # final test acc, ascending; no value last
     assert column(browser, 1) == ["3", "1", "2", "4", "5", "6"]
     browser.click("#leaderboard th:nth-child(5)")  # descending; still no value last
@@ -107,7 +107,7 @@ def test_clicking_a_column_header_reorders_the_rows(browser, sweep_dir):
 
 
 def test_run_report_renders_with_no_console_errors_and_every_section(browser, sweep_dir):
-    browser.open(sweep_dir / "0" / report.RUN_REPORT)
+    browser.open(sweep_dir / "0" / artifacts.RUN_REPORT)
     assert browser.errors() == []
     assert browser.requests() == []
     assert browser.js("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
@@ -125,7 +125,7 @@ def test_run_report_renders_with_no_console_errors_and_every_section(browser, sw
 
 
 def test_links_from_the_leaderboard_open_the_run_reports(browser, sweep_dir):
-    browser.open(sweep_dir / report.LEADERBOARD)
+    browser.open(sweep_dir / artifacts.LEADERBOARD)
     links = browser.js(f"{ROWS}.map(tr => tr.cells[2].querySelector('a').href)")
     assert len(links) == 6
     browser.events.clear()
@@ -190,7 +190,7 @@ def test_live_page_reloads_while_the_sweep_runs_and_stops_once_it_ended(browser,
     sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", {0: {}, 1: {}})
     live.start(sweep_dir, expected=3, reload_seconds=1)  # this process: alive, so running
     report.write_leaderboard(sweep_dir, run_reports=False)
-    browser.open(sweep_dir / report.LEADERBOARD)
+    browser.open(sweep_dir / artifacts.LEADERBOARD)
     assert browser.js("document.querySelector('#live').dataset.state") == "running"
     assert "2 of 3 jobs done" in browser.js("document.querySelector('#live').textContent")
     assert browser.js("document.body.dataset.reload") == "on"
@@ -208,7 +208,7 @@ def test_a_running_page_does_not_reload_while_runs_are_ticked(browser, tmp_path)
     sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", {0: {}, 1: {}})
     live.start(sweep_dir, expected=2, reload_seconds=1)
     report.write_leaderboard(sweep_dir, run_reports=False)
-    browser.open(sweep_dir / report.LEADERBOARD)
+    browser.open(sweep_dir / artifacts.LEADERBOARD)
     browser.click("#leaderboard tbody tr:nth-child(1) input")
     assert not reloaded_within(browser, 2.5)
     assert "paused" in browser.js("document.querySelector('#live-pause').textContent")

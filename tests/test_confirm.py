@@ -12,9 +12,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from mnist_sweep import report
+from mnist_sweep import artifacts, trial_attrs
 from mnist_sweep.config import recipe, to_plain
-from mnist_sweep.confirm import confirmations
 from tests.conftest import QUICK, run_module
 
 SEARCH = ["-m", "hparams_search=widths", *QUICK, "data.val_size=1000", "hydra.sweeper.n_trials=2"]
@@ -55,7 +54,7 @@ def test_the_best_trial_is_retrained_on_held_out_seeds_and_recorded(study_dir, m
     trial_widths = [best.params[k] for k in ("search.w1", "search.w2", "search.w3", "search.w4")]
     assert all(f"search.w1={trial_widths[0]}" in r["overrides"] for r in runs)
     assert all("data.val_size=0" in r["overrides"] and r["val_acc"] is None for r in runs)
-    assert (sweep / report.LEADERBOARD).is_file()
+    assert (sweep / artifacts.LEADERBOARD).is_file()
     assert f"| {best.number} |" in done.stdout
 
 
@@ -117,7 +116,7 @@ def test_a_preset_written_from_a_confirmed_trial_trains_its_confirmation_recipe(
                    "--set", *SMALL)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     attrs = optuna.load_study(study_name="widths", storage=url).user_attrs
-    confirmed = confirmations(attrs, number)[-1]  # the best trial may have been confirmed before
+    confirmed = trial_attrs.latest_confirmation(attrs, number)  # it may have been confirmed before
     out = tmp_path / "experiment" / "found.yaml"
     out.parent.mkdir()
     script = Path(__file__).resolve().parents[1] / "scripts" / "preset_from_trial.py"

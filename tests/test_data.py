@@ -127,8 +127,8 @@ def test_a_second_trial_in_the_same_process_reuses_the_loaded_splits(
         data, "ensure_mnist", lambda *a: reads.append(a) or data.raw_dir(mnist_root)
     )
     cfg = make_cfg(*QUICK, "data.val_size=500", "data.split_seed=4242")  # a split no test loads
-    first = execute(cfg, tmp_path / "first", run_report=False)
-    second = execute(cfg, tmp_path / "second", run_report=False)
+    first = execute(cfg, tmp_path / "first")
+    second = execute(cfg, tmp_path / "second")
     assert len(reads) == 1  # the second trial neither reads nor verifies the files again
     assert (first.test_acc, first.val_acc) == (second.test_acc, second.val_acc)
     assert not (tmp_path / "first" / "report.html").exists()  # left to the sweep's end

@@ -6,7 +6,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from mnist_sweep import engine
+from mnist_sweep import engine, targets
 from mnist_sweep.augment import Augment
 from mnist_sweep.data import Splits
 from mnist_sweep.errors import ConfigError
@@ -103,7 +103,7 @@ def test_batch_larger_than_the_training_set_is_refused():
 
 def test_a_config_target_outside_torch_optim_and_this_package_is_refused():
     with pytest.raises(ConfigError, match="optim could not be built"):
-        engine.build("optim", {"_target_": "os.system", "command": "true"})
+        targets.instantiate("optim", {"_target_": "os.system", "command": "true"})
 
 
 def test_onecycle_too_short_for_its_two_phases_is_refused_by_name():

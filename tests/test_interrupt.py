@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from mnist_sweep import models, report
+from mnist_sweep import artifacts, models
 from tests.conftest import QUICK, signal_after_epoch
 
 LONG = [o for o in QUICK if not o.startswith("trainer.epochs=")] + ["trainer.epochs=20"]
@@ -31,7 +31,7 @@ def test_a_stopped_run_keeps_its_finished_epochs_and_says_so_in_one_line(
     rows = list(csv.DictReader((run / "history.csv").open()))
     assert len(rows) == metrics["epochs_run"]
     assert models.trainable_params(models.load(run / "model.pt")) == metrics["params"]
-    assert "interrupted</span>" in (run / report.RUN_REPORT).read_text()
+    assert "interrupted</span>" in (run / artifacts.RUN_REPORT).read_text()
 
 
 def test_history_and_epochs_run_are_on_disk_after_every_epoch(tmp_path, mnist_root):
@@ -53,7 +53,7 @@ def test_an_interrupted_sweep_marks_its_job_interrupted_and_its_page_says_so(tmp
     sweep = tmp_path / "sweep"
     assert json.loads((sweep / "0" / "metrics.json").read_text())["status"] == "interrupted"
     assert not (sweep / "1").exists()
-    page = (sweep / report.LEADERBOARD).read_text()
+    page = (sweep / artifacts.LEADERBOARD).read_text()
     assert "Sweep stopped before it ended" in page and "0 of 2 jobs done" in page
-    (row,) = csv.DictReader((sweep / report.LEADERBOARD_CSV).open())
+    (row,) = csv.DictReader((sweep / artifacts.LEADERBOARD_CSV).open())
     assert row["status"] == "interrupted" and row["detail"].startswith("interrupted by SIGINT")

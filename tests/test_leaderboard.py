@@ -17,9 +17,9 @@ from unittest.mock import patch
 import pytest
 from omegaconf import OmegaConf
 
-from mnist_sweep import models, report
+from mnist_sweep import artifacts, models, report
 from mnist_sweep.record import LEVELS
-from mnist_sweep.report import table as runs_table
+from mnist_sweep.report import board
 from mnist_sweep.report.__main__ import main
 from mnist_sweep.report.collect import read_config, read_curve
 from mnist_sweep.report.pages import json_script
@@ -32,7 +32,7 @@ SHARED = ["data.train_subset=512", "trainer.epochs=1"]  # overrides every job of
 
 
 def rows(path: Path) -> list[dict[str, str]]:
-    return list(csv.DictReader((path / report.LEADERBOARD_CSV).open()))
+    return list(csv.DictReader((path / artifacts.LEADERBOARD_CSV).open()))
 
 
 def test_runs_appear_in_launch_order_with_their_key_changes(tmp_path):
@@ -42,7 +42,7 @@ def test_runs_appear_in_launch_order_with_their_key_changes(tmp_path):
     sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", shuffled)
     page = report.write_leaderboard(sweep_dir)
 
-    assert page == sweep_dir / report.LEADERBOARD
+    assert page == sweep_dir / artifacts.LEADERBOARD
     table = rows(sweep_dir)
     assert [r["job_num"] for r in table] == [str(n) for n in range(11)]
     assert [r["run"] for r in table] == [str(n) for n in range(1, 12)]
@@ -55,7 +55,7 @@ def test_runs_appear_in_launch_order_with_their_key_changes(tmp_path):
     assert data["name"][:3] == ["aug=rotate", "aug=hflip", "aug=vflip"]  # the run, by its change
     assert data["path"][:3] == ["0", "1", "2"]
     for n in range(11):
-        assert (sweep_dir / str(n) / report.RUN_REPORT).is_file()
+        assert (sweep_dir / str(n) / artifacts.RUN_REPORT).is_file()
 
 
 def test_status_levels_follow_the_target_budget_and_run_state(tmp_path):
@@ -148,8 +148,29 @@ def test_pareto_front_keeps_runs_no_other_beats_on_size_and_accuracy(tmp_path):
     sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", jobs)
     html = report.write_leaderboard(sweep_dir).read_text()
     assert [r["pareto_front"] for r in rows(sweep_dir)] == ["True", "False", "True", "False"]
-    assert page_data(sweep_dir / report.LEADERBOARD)["rows"]["pareto"] == [True, False, True, False]
+    assert page_data(sweep_dir / artifacts.LEADERBOARD)["rows"]["pareto"] == [
+        True,
+        False,
+        True,
+        False,
+    ]
     assert html.count("data:image/svg+xml;base64,") == 2  # Pareto and journey charts
+
+
+def test_charts_with_nothing_to_draw_are_left_out(tmp_path):
+    jobs = {
+        0: {"status": "failed", "error": "RuntimeError: boom", "overrides": ["a=0"]},
+        1: {"status": "running", "overrides": ["a=1"]},
+    }
+    sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", jobs)
+    html = report.write_leaderboard(sweep_dir, run_reports=False).read_text()
+    assert "data:image/svg+xml" not in html and "<h2>Charts</h2>" not in html
+    # a finished 1-epoch run: a point on each chart, but no line for the learning curves
+    fake_run(sweep_dir / "2", job_num=2, epochs=1, overrides=["a=2"], predictions=False)
+    html = report.write_leaderboard(sweep_dir, run_reports=False).read_text()
+    assert 'id="pareto"' in html and 'id="journey"' in html and 'id="curves"' not in html
+    fake_run(sweep_dir / "3", job_num=3, epochs=2, overrides=["a=3"], predictions=False)
+    assert 'id="curves"' in report.write_leaderboard(sweep_dir, run_reports=False).read_text()
 
 
 def test_a_parent_folder_compares_sweeps_across_days_in_launch_order(tmp_path):
@@ -175,8 +196,8 @@ def test_a_parent_folder_compares_sweeps_across_days_in_launch_order(tmp_path):
         "x=later0",
     ]
     assert table[-1]["report"] == "2026-01-03/00-00-00-000001/0/report.html"
-    assert (later / "0" / report.RUN_REPORT).is_file()
-    assert not (later / report.LEADERBOARD).exists()
+    assert (later / "0" / artifacts.RUN_REPORT).is_file()
+    assert not (later / artifacts.LEADERBOARD).exists()
 
 
 def test_key_changes_of_a_single_run_are_all_its_overrides(tmp_path):
@@ -189,11 +210,11 @@ def test_key_changes_of_a_single_run_are_all_its_overrides(tmp_path):
 def test_validation_column_appears_only_when_a_run_has_a_validation_split(tmp_path):
     without = sweep(tmp_path, "2026-01-02/03-04-05-000001", {0: {}, 1: {}})
     report.write_leaderboard(without)
-    assert "val acc" not in tables((without / report.LEADERBOARD).read_text())["leaderboard"][0]
+    assert "val acc" not in tables((without / artifacts.LEADERBOARD).read_text())["leaderboard"][0]
     with_val = sweep(tmp_path, "2026-01-02/03-04-05-000002", {0: {"val_acc": 0.991}, 1: {}})
     report.write_leaderboard(with_val)
-    assert "val acc" in tables((with_val / report.LEADERBOARD).read_text())["leaderboard"][0]
-    assert page_data(with_val / report.LEADERBOARD)["rows"]["val_acc"] == [0.991, None]
+    assert "val acc" in tables((with_val / artifacts.LEADERBOARD).read_text())["leaderboard"][0]
+    assert page_data(with_val / artifacts.LEADERBOARD)["rows"]["val_acc"] == [0.991, None]
 
 
 def test_leaderboard_is_one_self_contained_file_with_sortable_columns(tmp_path):
@@ -201,7 +222,7 @@ def test_leaderboard_is_one_self_contained_file_with_sortable_columns(tmp_path):
     html = report.write_leaderboard(sweep_dir).read_text()
     assert external_references(html) == []
     assert '<table class="sortable" id="leaderboard" data-scripted>' in html
-    assert page_data(sweep_dir / report.LEADERBOARD)["rows"]["params"] == [SEED_NET_PARAMS] * 2
+    assert page_data(sweep_dir / artifacts.LEADERBOARD)["rows"]["params"] == [SEED_NET_PARAMS] * 2
 
 
 def test_damaged_runs_and_foreign_files_do_not_stop_the_page(tmp_path):
@@ -222,22 +243,22 @@ def test_damaged_runs_and_foreign_files_do_not_stop_the_page(tmp_path):
         "unreadable",
         "below target",
     ]
-    assert "history.csv is missing" in (sweep_dir / "1" / report.RUN_REPORT).read_text()
+    assert "history.csv is missing" in (sweep_dir / "1" / artifacts.RUN_REPORT).read_text()
 
 
 def test_report_command_rebuilds_the_leaderboard_and_stale_run_reports(tmp_path, capsys):
     sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", {0: {"status": "running"}})
     assert main([str(sweep_dir)]) == 0
-    assert "running / incomplete" in (sweep_dir / "0" / report.RUN_REPORT).read_text()
-    assert str(sweep_dir / report.LEADERBOARD) in capsys.readouterr().out
+    assert "running / incomplete" in (sweep_dir / "0" / artifacts.RUN_REPORT).read_text()
+    assert str(sweep_dir / artifacts.LEADERBOARD) in capsys.readouterr().out
 
     metrics = sweep_dir / "0" / "metrics.json"
     finished = json.loads(metrics.read_text()) | {"status": "completed", "test_acc": 0.9951}
     metrics.write_text(json.dumps(finished))
-    stamp = (sweep_dir / "0" / report.RUN_REPORT).stat().st_mtime
+    stamp = (sweep_dir / "0" / artifacts.RUN_REPORT).stat().st_mtime
     os.utime(metrics, (stamp + 1, stamp + 1))
     assert main([str(sweep_dir)]) == 0
-    assert "target achieved" in (sweep_dir / "0" / report.RUN_REPORT).read_text()
+    assert "target achieved" in (sweep_dir / "0" / artifacts.RUN_REPORT).read_text()
     assert [r["status"] for r in rows(sweep_dir)] == ["target achieved"]
 
 
@@ -288,7 +309,7 @@ def test_missing_run_reports_are_rebuilt_by_worker_processes_and_only_once(tmp_p
     sweep_dir = make_runs(tmp_path, 2 * PARALLEL_REPORTS_FROM)  # enough for two workers
     run_dirs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
     assert write_run_reports(run_dirs) == len(run_dirs)
-    assert all((d / report.RUN_REPORT).is_file() for d in run_dirs)
+    assert all((d / artifacts.RUN_REPORT).is_file() for d in run_dirs)
     assert write_run_reports(run_dirs) == 0  # all current now
 
 
@@ -343,11 +364,11 @@ def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_escaped(tmp_path
     jobs[len(hostile)] = {"status": "failed", "error": "=1+1 cmd"}
     sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", jobs)
     report.write_leaderboard(sweep_dir, run_reports=False)
-    table = list(csv.DictReader((sweep_dir / report.LEADERBOARD_CSV).open(newline="")))
+    table = list(csv.DictReader((sweep_dir / artifacts.LEADERBOARD_CSV).open(newline="")))
     assert [r["key_changes"] for r in table[: len(hostile)]] == [f"'{t}" for t in hostile]
     assert table[-1]["detail"] == "'=1+1 cmd"
     assert all(not r[c].startswith("'") for r in table for c in ("params", "epochs", "run"))
-    assert runs_table.spreadsheet_safe(-1.5) == -1.5 and runs_table.spreadsheet_safe("-1") == "'-1"
+    assert board.spreadsheet_safe(-1.5) == -1.5 and board.spreadsheet_safe("-1") == "'-1"
 
 
 def test_runs_from_two_machines_show_their_precision_and_cpu_in_the_table_and_csv(tmp_path):
@@ -366,7 +387,7 @@ def test_runs_from_two_machines_show_their_precision_and_cpu_in_the_table_and_cs
     page = report.write_leaderboard(sweep_dir, run_reports=False)
     machines = ["bf16 · Xeon · AVX512", "fp32 · EPYC · AVX2", "bf16 · NVIDIA H200", ""]
     assert page_data(page)["rows"]["machine"] == machines
-    table = list(csv.DictReader((sweep_dir / report.LEADERBOARD_CSV).open(newline="")))
+    table = list(csv.DictReader((sweep_dir / artifacts.LEADERBOARD_CSV).open(newline="")))
     assert [r["machine"] for r in table] == machines
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from mnist_sweep import report
+from mnist_sweep import artifacts, report
 from mnist_sweep.callbacks import LeaderboardCallback, expected_jobs
 from mnist_sweep.report import collect, live
 from tests.helpers.pages import page_data
@@ -59,13 +59,13 @@ def test_each_job_end_rewrites_the_page_as_running_without_run_reports(tmp_path)
     fake_run(sweep_dir / "0", overrides=["aug=none"], job_num=0, predictions=False)
     callback.on_job_end(config, job_return=None)
 
-    page = sweep_dir / report.LEADERBOARD
+    page = sweep_dir / artifacts.LEADERBOARD
     state = page_data(page)["live"]
     assert (state["state"], state["done"], state["expected"]) == ("running", 1, 3)
     assert (state["reload_seconds"], state["quiet_after"]) == (7, live.QUIET_FLOOR_SECONDS)
     assert "1 of 3 jobs done" in page.read_text()
-    assert (sweep_dir / report.LEADERBOARD_CSV).is_file()
-    assert not (sweep_dir / "0" / report.RUN_REPORT).exists()  # the quick rewrite skips them
+    assert (sweep_dir / artifacts.LEADERBOARD_CSV).is_file()
+    assert not (sweep_dir / "0" / artifacts.RUN_REPORT).exists()  # the quick rewrite skips them
 
     fake_run(sweep_dir / "1", overrides=["aug=rotate"], job_num=1, predictions=False)
     fake_run(sweep_dir / "2", overrides=["aug=hflip"], job_num=2, status="running")
@@ -75,7 +75,7 @@ def test_each_job_end_rewrites_the_page_as_running_without_run_reports(tmp_path)
     callback.on_multirun_end(config)
     assert page_data(page)["live"]["state"] == "ended"
     assert "Sweep ended" in page.read_text()
-    assert (sweep_dir / "0" / report.RUN_REPORT).is_file()
+    assert (sweep_dir / "0" / artifacts.RUN_REPORT).is_file()
 
 
 def test_a_single_run_does_not_write_a_leaderboard(tmp_path):
@@ -91,12 +91,14 @@ def test_a_killed_sweep_reads_as_stopped_when_its_process_is_gone(tmp_path):
     gone.wait()
     live.start(sweep_dir, expected=4, reload_seconds=10)
     state = (
-        (sweep_dir / live.STATE).read_text().replace(f'"pid": {os.getpid()}', f'"pid": {gone.pid}')
+        (sweep_dir / artifacts.SWEEP_STATE)
+        .read_text()
+        .replace(f'"pid": {os.getpid()}', f'"pid": {gone.pid}')
     )
-    (sweep_dir / live.STATE).write_text(state)
+    (sweep_dir / artifacts.SWEEP_STATE).write_text(state)
     assert live.read(sweep_dir)["state"] == "stopped"
     report.write_leaderboard(sweep_dir, run_reports=False)
-    html = (sweep_dir / report.LEADERBOARD).read_text()
+    html = (sweep_dir / artifacts.LEADERBOARD).read_text()
     assert 'data-state="stopped"' in html and "this page is incomplete" in html
 
 
@@ -115,8 +117,10 @@ def test_jobs_ending_at_once_leave_a_whole_page_and_no_temporary_files(tmp_path)
     for job in jobs:
         job.join(120)
         assert job.exitcode == 0
-    assert len(page_data(sweep_dir / report.LEADERBOARD)["rows"]["run"]) == 60
-    assert sorted(p.name for p in sweep_dir.iterdir() if p.name.startswith(".")) == [live.LOCK]
+    assert len(page_data(sweep_dir / artifacts.LEADERBOARD)["rows"]["run"]) == 60
+    assert sorted(p.name for p in sweep_dir.iterdir() if p.name.startswith(".")) == [
+        artifacts.SWEEP_LOCK
+    ]
 
 
 def test_one_rewrite_at_500_runs_takes_about_a_second_or_less(tmp_path):
@@ -132,7 +136,7 @@ def test_a_sweep_refused_before_its_first_job_leaves_no_folder(tmp_path):
     sweep_dir = tmp_path / "multirun" / "2026-01-02" / "03-04-05-000001"
     callback = LeaderboardCallback()
     callback.on_multirun_start(hydra_config(sweep_dir, ["aug=none,rotate"]))
-    assert (sweep_dir / live.STATE).is_file()
+    assert (sweep_dir / artifacts.SWEEP_STATE).is_file()
     try:
         raise ValueError("the sweeper refused its settings")
     except ValueError:
@@ -150,8 +154,8 @@ def test_a_multirun_that_ends_with_an_exception_in_flight_is_marked_stopped(tmp_
         raise KeyboardInterrupt  # Ctrl-C: Hydra calls on_multirun_end in a finally block
     except KeyboardInterrupt:
         callback.on_multirun_end(config)
-    html = (sweep_dir / report.LEADERBOARD).read_text()
-    assert page_data(sweep_dir / report.LEADERBOARD)["live"]["state"] == "stopped"
+    html = (sweep_dir / artifacts.LEADERBOARD).read_text()
+    assert page_data(sweep_dir / artifacts.LEADERBOARD)["live"]["state"] == "stopped"
     assert "Sweep stopped before it ended" in html and "1 of 2 jobs done" in html
 
 
@@ -171,5 +175,5 @@ def test_a_rewrite_re_reads_only_the_runs_whose_files_changed(tmp_path, monkeypa
     metrics.write_text(json.dumps(json.loads(metrics.read_text()) | {"val_acc": 0.5}))
     _rewrite(sweep_dir)
     assert read == [sweep_dir / "3"]
-    rows = list(csv.DictReader((sweep_dir / report.LEADERBOARD_CSV).open()))
+    rows = list(csv.DictReader((sweep_dir / artifacts.LEADERBOARD_CSV).open()))
     assert [float(r["val_acc"]) for r in rows if r["path"] == "3"] == [0.5]

@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
-from mnist_sweep import artifacts, loggers, report
+from mnist_sweep import artifacts, loggers
 from mnist_sweep.errors import ConfigError
 from mnist_sweep.record import RunRecord
 from tests.conftest import DATA_ROOT, TINY, sweep_dirs
@@ -84,7 +84,7 @@ def test_a_run_is_in_mlflow_and_tensorboard_with_config_epochs_final_metrics_and
     assert run.data.metrics["final/test_acc"] == pytest.approx(record["test_acc"])
     assert run.data.metrics["final/params"] == record["params"]
     names = sorted(a.path for a in client.list_artifacts(run.info.run_id))
-    assert names == sorted([artifacts.METRICS, artifacts.CHECKPOINT, report.RUN_REPORT])
+    assert names == sorted([artifacts.METRICS, artifacts.CHECKPOINT, artifacts.RUN_REPORT])
     copy = client.download_artifacts(run.info.run_id, artifacts.METRICS, str(tmp_path))
     assert Path(copy).read_text() == (run_dir / artifacts.METRICS).read_text()
 

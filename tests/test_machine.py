@@ -119,7 +119,7 @@ def test_the_probe_leaves_the_runs_model_and_random_state_as_they_were():
 
 
 def test_describe_names_cpu_capability_torch_and_threads():
-    info = machine.describe(CPU)
+    info = machine.facts(CPU)
     assert info["cpu"] == machine.cpu_name() and info["gpu"] is None
     assert info["cpu_capability"].startswith(torch.backends.cpu.get_cpu_capability())
     assert info["torch"] == torch.__version__ and info["threads"] == torch.get_num_threads()

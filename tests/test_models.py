@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from mnist_sweep import models
+from mnist_sweep import architecture, models
 from mnist_sweep.errors import ConfigError
 from tests.conftest import CONF
 
@@ -65,7 +65,10 @@ def test_count_from_config_equals_built_model_across_random_family_members():
 def test_architecture_table_lists_the_layers_in_the_order_the_model_runs_them():
     kinds = {"Conv2d": "conv", "BatchNorm2d": "batchnorm", "MaxPool2d": "maxpool"}
     for cfg in random_family_members(40):
-        rows = [r.name.split()[0].rstrip("0123456789") for r in models.layers(models.parse(cfg))]
+        rows = [
+            r.name.split()[0].rstrip("0123456789")
+            for r in architecture.layers(architecture.parse(cfg))
+        ]
         built = [
             kinds[type(m).__name__]
             for m in models.ConvNet(**cfg).features
@@ -79,7 +82,7 @@ def test_pool_before_bn_pools_between_the_conv_and_its_batchnorm_at_no_parameter
     late = {**preset("lean"), "pool_before_bn": False}
     names = [type(m).__name__ for m in models.ConvNet(**early).features[:4]]
     assert names == ["Conv2d", "MaxPool2d", "BatchNorm2d", "ReLU"]
-    rows = {r.name: r.out_shape for r in models.layers(models.parse(early))}
+    rows = {r.name: r.out_shape for r in architecture.layers(architecture.parse(early))}
     assert rows["batchnorm1"] == (8, 14, 14)
     assert models.count_params(early) == models.count_params(late)
     assert models.macs(early) == models.macs(late)
@@ -87,7 +90,7 @@ def test_pool_before_bn_pools_between_the_conv_and_its_batchnorm_at_no_parameter
 
 
 def test_architecture_table_shapes_follow_the_layers():
-    rows = models.layers(models.parse(preset("seed_net")))
+    rows = architecture.layers(architecture.parse(preset("seed_net")))
     convs = [r for r in rows if r.name.startswith("conv")]
     assert [r.out_shape[1] for r in convs] == [28, 28, 14, 14, 5, 3, 1]
     assert rows[-1].out_shape == (10, 1, 1)
@@ -122,12 +125,11 @@ def test_invalid_architectures_are_refused_before_building(change, message):
 
 
 def test_saved_model_reloads_with_identical_outputs(tmp_path):
-    from mnist_sweep.artifacts import save_model
 
     cfg = preset("seed_net")
     torch.manual_seed(0)
     model = models.ConvNet(**cfg).eval()
-    save_model(tmp_path / "model.pt", model, cfg)
+    models.save(tmp_path / "model.pt", model, cfg)
     again = models.load(tmp_path / "model.pt")
     x = torch.randn(4, 1, 28, 28)
     assert torch.equal(model(x), again(x))
@@ -136,12 +138,14 @@ def test_saved_model_reloads_with_identical_outputs(tmp_path):
 def test_padding_per_conv_equals_padding_per_block_when_each_conv_gets_its_blocks():
     per_block = {**preset("seed_net"), "padding": [1, 1, 0]}
     per_conv = {**preset("seed_net"), "padding": [1, 1, 1, 1, 0, 0, 0]}
-    assert models.layers(models.parse(per_block)) == models.layers(models.parse(per_conv))
+    assert architecture.layers(architecture.parse(per_block)) == architecture.layers(
+        architecture.parse(per_conv)
+    )
 
 
 def test_a_one_by_one_conv_left_unpadded_inside_a_padded_block_keeps_the_map_size():
     cfg = {"widths": [4, 8], "blocks": [2], "kernels": [3, 1], "padding": [1, 0], "pool": False}
-    rows = [r for r in models.layers(models.parse(cfg)) if r.name.startswith("conv")]
+    rows = [r for r in architecture.layers(architecture.parse(cfg)) if r.name.startswith("conv")]
     assert [r.out_shape for r in rows] == [(4, 28, 28), (8, 28, 28)]
     assert models.count_params(cfg) == models.trainable_params(models.ConvNet(**cfg))
 

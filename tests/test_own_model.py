@@ -37,7 +37,7 @@ def on_path(monkeypatch):
 
 def test_parameters_are_counted_on_the_meta_device_without_real_weights(on_path):
     cfg = {"_target_": "my_models.TinyNet", "width": 20_000}  # 3.6 billion parameters
-    table = models.describe(cfg, ["my_models.*"])
+    table = models.architecture(cfg, ["my_models.*"])
     conv2 = 20_000 * 20_000 * 9
     assert sum(r.params for r in table) > conv2  # counted in well under a second, no 14 GB
     import my_models
@@ -45,7 +45,7 @@ def test_parameters_are_counted_on_the_meta_device_without_real_weights(on_path)
     small = {"_target_": "my_models.TinyNet", "width": 8}
     built = my_models.TinyNet(width=8)
     assert models.count_params(small, ["my_models.*"]) == models.trainable_params(built)
-    shapes = {r.name: r.out_shape for r in models.describe(small, ["my_models.*"])}
+    shapes = {r.name: r.out_shape for r in models.architecture(small, ["my_models.*"])}
     assert shapes["body.3 (MaxPool2d)"] == (8, 14, 14) and shapes["head (Linear)"] == (10,)
     assert models.macs(small, ["my_models.*"]) == 8 * 9 * 784 + 8 * 8 * 9 * 196 + 8 * 10
     assert next(built.parameters()).device == torch.device("cpu")
@@ -53,7 +53,7 @@ def test_parameters_are_counted_on_the_meta_device_without_real_weights(on_path)
 
 def test_a_target_outside_the_allowed_prefixes_is_refused(on_path):
     with pytest.raises(ConfigError):
-        models.describe({"_target_": "my_models.TinyNet"}, [])
+        models.architecture({"_target_": "my_models.TinyNet"}, [])
 
 
 def test_your_own_module_trains_and_reports_its_own_architecture(own_cli, tmp_path):

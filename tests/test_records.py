@@ -9,13 +9,13 @@ import optuna
 import pytest
 import yaml
 
-from mnist_sweep import models
+from mnist_sweep import architecture, models
 from mnist_sweep.config import validate
 from mnist_sweep.errors import BudgetError, ConfigError
 from mnist_sweep.record import Budget
 from mnist_sweep.run import execute
-from mnist_sweep.search import enqueue, lowest
-from mnist_sweep.search.space import contains
+from mnist_sweep.search import enqueue
+from mnist_sweep.search.space import contains, lowest
 from tests.conftest import (
     CONF,
     SLICE,
@@ -56,7 +56,7 @@ def test_a_published_layout_and_recipe_is_a_point_of_the_space(make_cfg, name):
     assert not outside
     plain = validate(compose_search("records", *as_overrides(point)))
     layout = yaml.safe_load((CONF / "model" / f"{name}.yaml").read_text())
-    assert models.parse(plain["model"]) == models.parse(layout)
+    assert architecture.parse(plain["model"]) == architecture.parse(layout)
     assert models.count_params(plain["model"]) == int(name.removeprefix("ref"))
     recipe = validate(make_cfg(f"experiment={name}"))
     for group, key in [("optim", "_target_"), ("optim", "lr"), ("sched", "_target_")]:

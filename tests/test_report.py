@@ -6,6 +6,7 @@ synthetic content, so these tests need no training.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -14,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_sweep import artifacts, models, report
+from mnist_sweep import architecture, artifacts, report
 from mnist_sweep.errors import BudgetError
+from mnist_sweep.report import run_page
 from mnist_sweep.run import execute
 from tests.helpers.pages import external_references, tables
 from tests.helpers.runs import SEED_NET, SEED_NET_PARAMS, fake_run
@@ -30,7 +32,7 @@ def test_report_shows_curves_stats_architecture_confusion_digits_and_config(tmp_
     assert "at epoch 3" in html
     found = tables(html)
     arch = found["architecture"]
-    layers = models.layers(models.parse(SEED_NET))
+    layers = architecture.layers(architecture.parse(SEED_NET))
     assert [row[0] for row in arch[1:-1]] == [layer.name for layer in layers]
     assert arch[-1][2] == f"{SEED_NET_PARAMS:,}"
     assert f"{SEED_NET_PARAMS:,} of 20,000 parameters" in html
@@ -42,6 +44,18 @@ def test_report_shows_curves_stats_architecture_confusion_digits_and_config(tmp_
     assert html.count('class="digit"') == 64
     assert '0 &rarr; <span class="p">1</span>' in html
     assert "widths:" in html and "aug=vflip" in html
+
+
+def test_training_curves_draw_only_the_panels_the_history_has_values_for(tmp_path):
+    run = fake_run(tmp_path / "run", epochs=2, predictions=False)
+    rows = [{"epoch": 1, "test_acc": "", "seconds": 2.0}, {"epoch": 2, "test_acc": 0.95}]
+    artifacts.write_history(run / artifacts.HISTORY, rows)
+    html = report.write_run_report(run).read_text()
+    svg = base64.b64decode(re.search(r"data:image/svg\+xml;base64,([^\"]+)", html)[1]).decode()
+    assert "accuracy (%)" in svg and "loss" not in svg and "learning rate" not in svg
+    artifacts.write_history(run / artifacts.HISTORY, [{"epoch": 1, "seconds": 2.0}])
+    html = report.write_run_report(run).read_text()
+    assert "data:image/svg+xml" not in html and len(tables(html)["history"]) == 1 + 1
 
 
 def test_report_is_one_self_contained_file(tmp_path):
@@ -107,18 +121,18 @@ def test_a_refused_run_writes_its_report_and_a_broken_report_never_fails_the_run
 ):
     meta = {"overrides": ["budget.max_params=1"], "choices": {}, "job_num": None}
     with pytest.raises(BudgetError):
-        execute(make_cfg("budget.max_params=1"), tmp_path / "a", meta)
-    assert "over budget</span>" in (tmp_path / "a" / report.RUN_REPORT).read_text()
+        execute(make_cfg("budget.max_params=1"), tmp_path / "a", meta, on_end=report.run_ended)
+    assert "over budget</span>" in (tmp_path / "a" / artifacts.RUN_REPORT).read_text()
 
     def broken(run_dir: Path) -> Path:
         raise RuntimeError("template exploded")
 
-    monkeypatch.setattr(report, "write_run_report", broken)
+    monkeypatch.setattr(run_page, "write_run_report", broken)
     with caplog.at_level(logging.WARNING), pytest.raises(BudgetError):
-        execute(make_cfg("budget.max_params=1"), tmp_path / "b", meta)
+        execute(make_cfg("budget.max_params=1"), tmp_path / "b", meta, on_end=report.run_ended)
     assert "template exploded" in caplog.text
     assert json.loads((tmp_path / "b" / "metrics.json").read_text())["status"] == "over_budget"
-    assert not (tmp_path / "b" / report.RUN_REPORT).exists()
+    assert not (tmp_path / "b" / artifacts.RUN_REPORT).exists()
 
 
 def test_digits_in_the_report_are_the_misclassified_test_images(tmp_path):

@@ -14,9 +14,11 @@ from omegaconf import OmegaConf
 from optuna.samplers import RandomSampler
 from optuna.trial import TrialState
 
-from mnist_sweep.config import validate_search
 from mnist_sweep.errors import ConfigError
-from mnist_sweep.search import PerTrialSeed, lowest, parse_space
+from mnist_sweep.search.sampling import PerTrialSeed
+from mnist_sweep.search.schema import SearchSweeperConf
+from mnist_sweep.search.settings import Settings
+from mnist_sweep.search.space import lowest, parse_space
 from tests.conftest import QUICK, run_together
 
 # a search small enough for a test: 1,024 training images, 1,000 validation images, one epoch
@@ -203,8 +205,11 @@ def test_bad_search_input_is_refused_before_any_training(cli, tmp_path, override
     ],
 )
 def test_bad_search_settings_are_named_in_one_line(settings, named):
+    n_trials, directions, study_name = settings
+    chosen = {"n_trials": n_trials, "direction": directions, "study_name": study_name}
+    raw = vars(SearchSweeperConf()) | {"fidelity": None} | chosen  # the schema's defaults
     with pytest.raises(ConfigError) as refused:
-        validate_search(*settings)
+        Settings.of(raw, None)
     assert named in str(refused.value) and "is not allowed" in str(refused.value)
     assert "\n" not in str(refused.value)
 

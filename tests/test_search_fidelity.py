@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from mnist_sweep.report.collect import collect
 from mnist_sweep.report.study import study_view
-from mnist_sweep.search import PROMOTED_FROM, RUNG
+from mnist_sweep.trial_attrs import PROMOTED_FROM, RUNG
 from tests.conftest import kill_while_training, run_module
 from tests.test_search import SEARCH, load
 

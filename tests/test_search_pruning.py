@@ -1,4 +1,4 @@
-"""The budget sweeper's pruning, seed repeats, refilled slots, heartbeat and its bad input."""
+"""The search sweeper's pruning, seed repeats, refilled slots, heartbeat and its bad input."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from optuna.pruners import ThresholdPruner
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
-from mnist_sweep import report
-from mnist_sweep.search import PRUNED_AT, EpochMonitor
+from mnist_sweep import artifacts
+from mnist_sweep.search.monitor import EpochMonitor
+from mnist_sweep.trial_attrs import PRUNED_AT
 from tests.conftest import PRUNE_ALL, kill_while_training, run_module, trial_metrics
 from tests.test_search import SEARCH, load, sweep_dirs
 
@@ -30,10 +31,10 @@ def test_a_pruned_trial_stops_keeps_its_files_and_the_study_has_its_curve(cli, t
         assert (m["status"], m["epochs"], m["epochs_run"]) == ("pruned", 2, 1)
         assert t.intermediate_values == {1: m["val_acc"]} and t.user_attrs[PRUNED_AT] == 1
         run_dir = Path(t.user_attrs["run_dir"])
-        assert (run_dir / "model.pt").is_file() and (run_dir / report.RUN_REPORT).is_file()
+        assert (run_dir / "model.pt").is_file() and (run_dir / artifacts.RUN_REPORT).is_file()
         history = list(csv.DictReader((run_dir / "history.csv").open()))
         assert len(history) == 1
-    rows = list(csv.DictReader((sweep_dirs(tmp_path)[0] / report.LEADERBOARD_CSV).open()))
+    rows = list(csv.DictReader((sweep_dirs(tmp_path)[0] / artifacts.LEADERBOARD_CSV).open()))
     assert [r["status"] for r in rows] == ["pruned", "pruned"]
 
 

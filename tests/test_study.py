@@ -6,6 +6,7 @@ pruned and refused trials) whose trials point to ``fake_run`` folders, so no tes
 
 from __future__ import annotations
 
+import csv
 import sqlite3
 import statistics
 from pathlib import Path
@@ -14,7 +15,7 @@ import optuna
 import pytest
 from optuna.distributions import IntDistribution
 
-from mnist_sweep import report, storage
+from mnist_sweep import artifacts, report, storage
 from mnist_sweep.report.__main__ import main
 from tests.helpers.pages import page_data, tables
 from tests.helpers.runs import fake_run
@@ -68,9 +69,9 @@ def test_storage_command_builds_the_page_and_reports_the_paths(tmp_path, capsys)
     assert main([url, "--out", str(out), "--no-run-reports"]) == 0
     assert (out / "widths.html").is_file() and (out / "widths.csv").is_file()
     assert f"wrote {out / 'widths.html'}" in capsys.readouterr().out
-    assert not (tmp_path / "multirun" / STAMP / "0" / report.RUN_REPORT).exists()
+    assert not (tmp_path / "multirun" / STAMP / "0" / artifacts.RUN_REPORT).exists()
     assert main([url, "--out", str(out)]) == 0
-    assert (tmp_path / "multirun" / STAMP / "0" / report.RUN_REPORT).is_file()
+    assert (tmp_path / "multirun" / STAMP / "0" / artifacts.RUN_REPORT).is_file()
 
 
 def _error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -158,3 +159,22 @@ def test_confirmed_trials_are_listed_smallest_first_with_the_front_marked(tmp_pa
     html = page.read_text()
     assert "Confirmed on held-out seeds" in html and "1000: 99.30" in html
     assert "trainer.epochs=12" in html
+
+
+def test_trials_with_one_validation_point_each_get_no_learning_curves_chart(tmp_path, study_page):
+    assert 'id="curves"' in study_page.read_text()  # three epochs a trial: a line each
+    url = make_study(tmp_path, n=4)
+    for n, history in enumerate(sorted((tmp_path / "multirun").rglob(artifacts.HISTORY))):
+        last = list(csv.DictReader(history.open()))[-1]
+        if n % 2:  # validated only after its last epoch
+            rows = [{"epoch": e, "val_acc": "", "test_acc": last["test_acc"]} for e in (1, 2)]
+        else:  # a 1-epoch trial
+            rows = []
+        rows.append({"epoch": len(rows) + 1, "val_acc": last["val_acc"], "test_acc": ""})
+        artifacts.write_history(history, rows)
+    page = report.write_study_page(url, run_reports=False)
+    curves = page_data(page)["curves"]
+    assert len(curves) == 4 and all(sum(v is not None for v in c) == 1 for c in curves)
+    html = page.read_text()
+    assert 'id="curves"' not in html and "Learning curves of every trial" not in html
+    assert 'id="history"' in html and 'id="parcoords"' in html  # the rest of the study view

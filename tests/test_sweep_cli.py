@@ -10,7 +10,7 @@ import csv
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from mnist_sweep import report
+from mnist_sweep import artifacts
 from mnist_sweep.report.__main__ import main
 from tests.conftest import TINY, sweep_dirs
 
@@ -19,7 +19,7 @@ LEAN_WIDTHS = "[8,16,16,16,16,16]"
 
 
 def leaderboard(sweep_dir: Path) -> list[dict[str, str]]:
-    return list(csv.DictReader((sweep_dir / report.LEADERBOARD_CSV).open()))
+    return list(csv.DictReader((sweep_dir / artifacts.LEADERBOARD_CSV).open()))
 
 
 def test_sweep_ends_with_a_leaderboard_and_an_over_budget_job_does_not_stop_it(cli, tmp_path):
@@ -27,11 +27,11 @@ def test_sweep_ends_with_a_leaderboard_and_an_over_budget_job_does_not_stop_it(c
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     (sweep_dir,) = sweep_dirs(tmp_path)
-    assert (sweep_dir / report.LEADERBOARD).is_file()
-    assert f"leaderboard: {sweep_dir.relative_to(tmp_path)}/{report.LEADERBOARD}" in done.stdout
+    assert (sweep_dir / artifacts.LEADERBOARD).is_file()
+    assert f"leaderboard: {sweep_dir.relative_to(tmp_path)}/{artifacts.LEADERBOARD}" in done.stdout
     assert (
         "<strong>Sweep ended:</strong> 2 of 2 jobs done."
-        in (sweep_dir / report.LEADERBOARD).read_text()
+        in (sweep_dir / artifacts.LEADERBOARD).read_text()
     )
 
     refused, trained = leaderboard(sweep_dir)
@@ -41,8 +41,8 @@ def test_sweep_ends_with_a_leaderboard_and_an_over_budget_job_does_not_stop_it(c
     assert (trained["job_num"], trained["status"]) == ("1", "below target")
     assert 0 < float(trained["test_acc"]) < 0.994
     for job in ("0", "1"):
-        assert (sweep_dir / job / report.RUN_REPORT).is_file()
-    assert "training curves" in (sweep_dir / "1" / report.RUN_REPORT).read_text().lower()
+        assert (sweep_dir / job / artifacts.RUN_REPORT).is_file()
+    assert "training curves" in (sweep_dir / "1" / artifacts.RUN_REPORT).read_text().lower()
 
 
 def test_glob_and_range_sweeps_started_together_keep_their_own_dirs_and_leaderboards(cli, tmp_path):
@@ -88,7 +88,7 @@ def test_a_diverged_job_gets_its_own_level_and_the_sweep_goes_on(cli, tmp_path):
     assert trained["status"] == "below target" and float(trained["test_acc"]) > 0
     assert (
         '<span class="badge diverged">1 diverged</span>'
-        in (sweep_dir / report.LEADERBOARD).read_text()
+        in (sweep_dir / artifacts.LEADERBOARD).read_text()
     )
 
 
@@ -113,4 +113,4 @@ def test_a_sweep_in_which_every_job_failed_exits_non_zero_with_one_line(cli, tmp
     (line,) = [x for x in done.stderr.splitlines() if x.startswith("error:")]
     assert "no job of this sweep trained to its end (2 diverged)" in line
     (sweep_dir,) = sweep_dirs(tmp_path)
-    assert f"{sweep_dir.relative_to(tmp_path)}/{report.LEADERBOARD}" in line
+    assert f"{sweep_dir.relative_to(tmp_path)}/{artifacts.LEADERBOARD}" in line

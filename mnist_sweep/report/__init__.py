@@ -12,16 +12,13 @@ RUN_DIR …`` writes ``front.html`` and ``front.md``.
 
 from mnist_sweep.report.collect import NoRunsError
 from mnist_sweep.report.leaderboard import write_leaderboard, write_study_page
-from mnist_sweep.report.pages import LEADERBOARD, LEADERBOARD_CSV, RUN_REPORT
-from mnist_sweep.report.run_page import write_run_report
+from mnist_sweep.report.run_page import run_ended, write_run_report
 from mnist_sweep.report.study import StudyError
 
 __all__ = [
-    "LEADERBOARD",
-    "LEADERBOARD_CSV",
-    "RUN_REPORT",
     "NoRunsError",
     "StudyError",
+    "run_ended",
     "write_leaderboard",
     "write_run_report",
     "write_study_page",

@@ -22,10 +22,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mnist_sweep.artifacts import LEADERBOARD, LEADERBOARD_CSV
 from mnist_sweep.errors import UserError
 from mnist_sweep.report import (
-    LEADERBOARD,
-    LEADERBOARD_CSV,
     NoRunsError,
     StudyError,
     write_leaderboard,

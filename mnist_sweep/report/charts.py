@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -65,28 +66,55 @@ def _target_line(ax: Axes, target_acc: float) -> None:
     ax.axhline(100 * target_acc, color=COLORS["target"], lw=0.9, ls=":", label=label)
 
 
+def is_line(values: object) -> bool:
+    """True when ``values`` (a run's curve) is a list of two or more finite numbers, gaps
+    aside: enough for a line."""
+    if not isinstance(values, list | tuple):
+        return False
+    return sum(isinstance(v, int | float) and math.isfinite(v) for v in values) >= 2
+
+
+# the run report's panels: title, then each series' column, colour, label and scale
+PANELS = {
+    "loss": [(f"{split}_loss", color, split, 1) for split, color in SERIES.items()],
+    "accuracy (%)": [(f"{split}_acc", color, split, 100) for split, color in SERIES.items()],
+    "learning rate": [("lr", "#57606a", "learning rate", 1)],
+}
+
+
 def curves(history: pd.DataFrame, target_acc: float) -> str:
-    """Loss and accuracy per epoch (train, test, validation when present) and learning rate."""
+    """Loss and accuracy per epoch (train, test, validation when present) and learning rate: a
+    panel for each that the history has a value of, each series joined across the epochs it
+    skips (``trainer.test_every``), with a marker per point up to 30 epochs and for a series of
+    one point. Empty when the history has none of them."""
+    epoch = history["epoch"]
+    drawn = {}
+    for title, series in PANELS.items():
+        shown = []
+        for column, color, label, scale in series:
+            if column in history:
+                values = pd.to_numeric(history[column], errors="coerce")
+                kept = values.notna() & np.isfinite(values)
+                if kept.any():
+                    shown.append((epoch[kept], scale * values[kept], color, label))
+        if shown:
+            drawn[title] = shown
+    if not drawn:
+        return ""
     with rc_context(STYLE):
-        fig = Figure(figsize=(10.5, 2.9), layout="constrained")
-        loss_ax, acc_ax, lr_ax = fig.subplots(1, 3)
-        epoch = history["epoch"]
-        marker = "o" if len(history) <= 30 else None
-        for split, color in SERIES.items():
-            if f"{split}_loss" in history:
-                loss_ax.plot(epoch, history[f"{split}_loss"], color=color, marker=marker, ms=3)
-            if f"{split}_acc" in history:
-                acc = 100 * history[f"{split}_acc"]
-                acc_ax.plot(epoch, acc, color=color, marker=marker, ms=3, label=split)
-        _target_line(acc_ax, target_acc)
-        if "lr" in history:
-            lr_ax.plot(epoch, history["lr"], color="#57606a", marker=marker, ms=3)
-        for ax, title in ((loss_ax, "loss"), (acc_ax, "accuracy (%)"), (lr_ax, "learning rate")):
+        fig = Figure(figsize=(3.5 * len(drawn), 2.9), layout="constrained")
+        axes = fig.subplots(1, len(drawn), squeeze=False)[0]
+        for ax, (title, shown) in zip(axes, drawn.items(), strict=True):
+            for x, y, color, label in shown:
+                marker = "o" if len(history) <= 30 or len(x) == 1 else None
+                ax.plot(x, y, color=color, marker=marker, ms=3, label=label)
+            if title == "accuracy (%)":
+                _target_line(ax, target_acc)
+                ax.legend(loc="lower right")
             ax.set_title(title, loc="left", fontsize=10)
             ax.set_xlabel("epoch")
             ax.set_xlim(epoch.min() - 0.5, epoch.max() + 0.5)
             ax.xaxis.get_major_locator().set_params(integer=True)
-        acc_ax.legend(loc="lower right")
         return _svg(fig)
 
 
@@ -95,8 +123,11 @@ def _colors(levels: pd.Series) -> list[str]:
 
 
 def pareto(df: pd.DataFrame, budget: int, target_acc: float) -> str:
-    """Final test accuracy against parameters; the Pareto front as a staircase, runs numbered."""
+    """Final test accuracy against parameters; the Pareto front as a staircase, runs numbered.
+    Empty when no finished run has both."""
     done = df[df["level"].isin(FINISHED)].dropna(subset=["params", "test_acc"])
+    if done.empty:
+        return ""
     with rc_context(STYLE):
         fig = Figure(figsize=(6.2, 3.6), layout="constrained")
         ax = fig.subplots()
@@ -142,11 +173,14 @@ def pareto(df: pd.DataFrame, budget: int, target_acc: float) -> str:
 
 
 def journey(df: pd.DataFrame, target_acc: float) -> str:
-    """Final test accuracy in launch order with the best so far; runs with none marked x."""
+    """Final test accuracy in launch order with the best so far; runs with none marked x.
+    Empty when no run has one."""
+    scored = df.dropna(subset=["test_acc"])
+    if scored.empty:
+        return ""
     with rc_context(STYLE):
         fig = Figure(figsize=(6.2, 3.6), layout="constrained")
         ax = fig.subplots()
-        scored = df.dropna(subset=["test_acc"])
         acc = 100 * scored["test_acc"]
         ax.plot(
             scored["run"], acc, color="#d0d7de", lw=1, zorder=1, rasterized=len(df) > RASTER_FROM
@@ -197,7 +231,10 @@ def _bottom_marks(
 
 def history(trials: pd.DataFrame, objective: str, direction: str) -> str:
     """A study's objective by trial number with the best so far (an accuracy in %); pruned
-    trials at the last value they reported, refused and failed ones marked along the bottom."""
+    trials at the last value they reported, refused and failed ones marked along the bottom.
+    Empty when no trial has a value."""
+    if not trials["value"].notna().any():
+        return ""
     percent = "acc" in objective and trials["value"].dropna().between(0, 1).all()
     trials = trials.assign(value=trials["value"] * (100 if percent else 1))
     with rc_context(STYLE):
@@ -242,11 +279,14 @@ def history(trials: pd.DataFrame, objective: str, direction: str) -> str:
 
 def seed_front(trials: pd.DataFrame, objective: str, direction: str) -> str:
     """Objective against parameter count, mean ± std over each trial's seed repeats, with the
-    Pareto front of the means (no other trial both smaller and better on average)."""
+    Pareto front of the means (no other trial both smaller and better on average). Empty when
+    no trial has both."""
+    rep = trials[trials["n_seeds"].gt(1) & trials["params_count"].notna()]
+    if rep.empty:
+        return ""
     with rc_context(STYLE):
         fig = Figure(figsize=(6.2, 3.6), layout="constrained")
         ax = fig.subplots()
-        rep = trials[trials["n_seeds"].gt(1) & trials["params_count"].notna()]
         ax.errorbar(
             rep["params_count"],
             rep["seed_mean"],
@@ -279,7 +319,10 @@ def size_front(
     recipes: pd.DataFrame, chosen: pd.DataFrame, bounds: Sequence[int], target_acc: float
 ) -> str:
     """Confirmed recipes' mean final test accuracy (± std over seeds) against parameters on a
-    log axis, each one's worst seed marked; the best under each bound (dashed) ringed."""
+    log axis, each one's worst seed marked; the best under each bound (dashed) ringed. Empty
+    when there is no recipe."""
+    if recipes.empty:
+        return ""
     with rc_context(STYLE):
         fig = Figure(figsize=(6.2, 3.6), layout="constrained")
         ax = fig.subplots()

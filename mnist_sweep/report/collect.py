@@ -25,7 +25,6 @@ from mnist_sweep import artifacts
 from mnist_sweep.errors import UserError
 from mnist_sweep.record import FINISHED, LEVELS, NUMERIC, RUNNING, Budget, RunRecord
 
-HYDRA_DIR = ".hydra"
 SEED_OVERRIDE = re.compile(r"^\+{0,2}trainer\.seed=")
 # overrides the Optuna sweeper adds to tag a job with its study and trial: not a change
 _BOOKKEEPING = re.compile(r"^\+{0,2}search\.(study|trial)=")
@@ -50,14 +49,14 @@ def find_runs(path: Path) -> list[Path]:
         raise NoRunsError(f"{path} is not a directory; give a run or sweep directory.")
     runs = []
     for folder, dirs, files in os.walk(path, followlinks=True):
-        if artifacts.METRICS in files or HYDRA_DIR in dirs:
+        if artifacts.METRICS in files or artifacts.HYDRA_DIR in dirs:
             runs.append(Path(folder))
-        dirs[:] = [d for d in dirs if d != HYDRA_DIR]
+        dirs[:] = [d for d in dirs if d != artifacts.HYDRA_DIR]
     runs.sort()
     if not runs:
         raise NoRunsError(
             f"no runs found under {path}: a run directory holds {artifacts.METRICS} or "
-            f"{HYDRA_DIR}/ (runs live in outputs/ and multirun/)."
+            f"{artifacts.HYDRA_DIR}/ (runs live in outputs/ and multirun/)."
         )
     return runs
 
@@ -65,7 +64,7 @@ def find_runs(path: Path) -> list[Path]:
 def read_config(run_dir: Path) -> dict[str, Any] | None:
     """The run's composed config (.hydra/config.yaml), resolved where it can be; else None."""
     try:
-        text = (run_dir / HYDRA_DIR / "config.yaml").read_text()
+        text = (run_dir / artifacts.CONFIG).read_text()
         plain = yaml.load(text, Loader=_Loader)
     except Exception:  # missing, unreadable or not YAML: the page says "no config"
         return None
@@ -128,7 +127,7 @@ def run_budget(record: RunRecord, config: dict[str, Any] | None) -> Budget:
 
 def _hydra_overrides(run_dir: Path) -> list[str] | None:
     try:
-        overrides = yaml.load((run_dir / HYDRA_DIR / "overrides.yaml").read_text(), Loader=_Loader)
+        overrides = yaml.load((run_dir / artifacts.OVERRIDES).read_text(), Loader=_Loader)
     except Exception:
         return None
     return [str(o) for o in overrides] if isinstance(overrides, list) else None
@@ -193,7 +192,7 @@ def read_history(run_dir: Path) -> pd.DataFrame | None:
 
 
 def _in_sweep(run_dir: Path) -> bool:
-    return (run_dir.parent / "multirun.yaml").exists()
+    return (run_dir.parent / artifacts.MULTIRUN).exists()
 
 
 def _sweep_dir(run: dict[str, Any]) -> Path:
@@ -292,7 +291,7 @@ def _read(run_dir: Path) -> dict[str, Any]:
 _ROWS: dict[Path, tuple[tuple, dict[str, Any]]] = {}
 _CHANGING = (artifacts.METRICS, artifacts.HISTORY)  # rewritten while a run trains and at its end
 # written by Hydra when a job starts: once present, a change comes with a new metrics.json
-_WRITTEN_ONCE = (f"{HYDRA_DIR}/config.yaml", f"{HYDRA_DIR}/overrides.yaml", "../multirun.yaml")
+_WRITTEN_ONCE = (artifacts.CONFIG, artifacts.OVERRIDES, f"../{artifacts.MULTIRUN}")
 
 
 def _stat(path: str) -> tuple[int, int] | None:

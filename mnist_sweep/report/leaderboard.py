@@ -15,14 +15,13 @@ import optuna
 import pandas as pd
 from sqlalchemy.engine import make_url
 
-from mnist_sweep import artifacts, storage
+from mnist_sweep import artifacts, storage, trial_attrs
 from mnist_sweep.record import DEFAULT_BUDGET, FINISHED
-from mnist_sweep.report import charts, live
-from mnist_sweep.report import table as runs_table
+from mnist_sweep.report import board, charts, live
 from mnist_sweep.report.collect import NoRunsError, collect, seed_groups
-from mnist_sweep.report.pages import LEADERBOARD, json_script, render
+from mnist_sweep.report.pages import json_script, render
 from mnist_sweep.report.run_page import write_run_reports
-from mnist_sweep.report.study import open_study, study_view, sweep_study, trial_run_dirs
+from mnist_sweep.report.study import open_study, study_view, sweep_study
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,7 @@ def _leaderboard_context(
             )
         except Exception as exc:  # a study this version cannot read: the runs still show
             log.warning("no study view for %s: %s: %s", study.study_name, type(exc).__name__, exc)
-    data = runs_table.page_data(table, state, view)
+    data = board.page_data(table, state, view)
     return {
         "target_acc": target_acc,
         "max_epochs": int(max_epochs.mode().iloc[0]) if len(max_epochs) else None,
@@ -68,8 +67,8 @@ def _leaderboard_context(
         "path": str(path.resolve()),
         "has_val": bool(table["val_acc"].notna().any()),
         "has_trial": bool(table["trial"].notna().any()),
-        "has_curves": bool(table["curve"].notna().any()),
-        "summary": runs_table.summary(table),
+        "has_curves": any(charts.is_line(curve) for curve in table["curve"]),
+        "summary": board.summary(table),
         "groups": seed_groups(table).to_dict("records"),
         "budget": budget,
         "live": data["live"],
@@ -114,7 +113,7 @@ def _write_page(
 ) -> Path:
     """The page and its CSV (beside it, ``.csv``), each written atomically."""
     context = _leaderboard_context(heading, title, html.parent, table, state, study)
-    artifacts.write_atomic(html.with_suffix(".csv"), runs_table.csv_text(table))
+    artifacts.write_atomic(html.with_suffix(".csv"), board.csv_text(table))
     artifacts.write_atomic(html, render("leaderboard.html.j2", context))
     return html
 
@@ -132,12 +131,14 @@ def write_leaderboard(path: Path, *, run_reports: bool = True) -> Path:
     With ``run_reports``, runs without a current ``report.html`` get one first (in parallel),
     so every link on the page works. Raises NoRunsError when ``path`` holds no runs.
     """
-    table = runs_table.build(collect(path))
+    table = board.rows(collect(path))
     if run_reports:
         write_run_reports(list(table["run_dir"]))
     study = _sweep_study(table)
     title = path.resolve().name
-    return _write_page(path / LEADERBOARD, "Leaderboard", title, table, live.read(path), study)
+    return _write_page(
+        path / artifacts.LEADERBOARD, "Leaderboard", title, table, live.read(path), study
+    )
 
 
 def _beside(url: str) -> Path:
@@ -160,14 +161,14 @@ def write_study_page(
     folder exists."""
     study = open_study(url, name)
     trials = study.get_trials(deepcopy=False)
-    run_dirs = list(dict.fromkeys(d for t in trials for d in trial_run_dirs(t) if d.is_dir()))
+    run_dirs = list(dict.fromkeys(d for t in trials for d in trial_attrs.run_dirs(t) if d.is_dir()))
     if not run_dirs:
         raise NoRunsError(
             f"no trial of study {study.study_name!r} in {storage.hide_password(url)} points to "
             "a run folder that exists (user attribute run_dir): were they moved or deleted?"
         )
     out = out or _beside(url)
-    table = runs_table.build(collect(out, run_dirs))
+    table = board.rows(collect(out, run_dirs))
     if run_reports:
         write_run_reports(list(table["run_dir"]))
     html = out / f"{study.study_name}.html"

@@ -1,8 +1,9 @@
 """A sweep's live state, kept beside its jobs so that any process can rebuild its page.
 
-``sweep-state.json`` says whether the sweep runs, how many jobs it expects, and which process
-runs it; a sweep whose process is gone without saying it ended (killed) reads as ``stopped``.
-A lock file serialises the page rebuilds of jobs that end at the same moment.
+``sweep-state.json`` (``artifacts.SWEEP_STATE``) says whether the sweep runs, how many jobs it
+expects, and which process runs it; a sweep whose process is gone without saying it ended
+(killed) reads as ``stopped``. A lock file serialises the page rebuilds of jobs that end at the
+same moment.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from typing import Any
 
 from mnist_sweep import artifacts
 
-STATE = "sweep-state.json"
-LOCK = ".leaderboard.lock"
 RUNNING, ENDED, STOPPED = "running", "ended", "stopped"
 # A running sweep's page warns that it may have been killed when no job has ended for this long:
 # a multiple of the longest job so far, and never less than the floor.
@@ -35,7 +34,7 @@ def quiet_after(longest_job_seconds: float | None) -> float:
 def start(sweep_dir: Path, expected: int | None, reload_seconds: float) -> None:
     """Record that the sweep in ``sweep_dir`` runs in this process, with ``expected`` jobs."""
     artifacts.write_json(
-        sweep_dir / STATE,
+        sweep_dir / artifacts.SWEEP_STATE,
         {
             "state": RUNNING,
             "expected": expected,
@@ -53,13 +52,13 @@ def finish(sweep_dir: Path, state: str) -> None:
     if current is None:
         return
     body = current | {"state": state, "ended_at": datetime.now().isoformat(timespec="seconds")}
-    artifacts.write_json(sweep_dir / STATE, body)
+    artifacts.write_json(sweep_dir / artifacts.SWEEP_STATE, body)
 
 
 def discard(sweep_dir: Path) -> None:
     """Remove the state and lock files of a sweep that ran no job, and its folder if that
     leaves it empty: a refused sweep leaves no trace."""
-    for name in (STATE, LOCK):
+    for name in (artifacts.SWEEP_STATE, artifacts.SWEEP_LOCK):
         (sweep_dir / name).unlink(missing_ok=True)
     with suppress(OSError):  # something else is there: keep it
         sweep_dir.rmdir()
@@ -77,7 +76,7 @@ def read(sweep_dir: Path) -> dict[str, Any] | None:
     """The sweep's state, None when it has none (not a sweep, or made before live pages); a
     running sweep whose process on this host is gone reads as stopped."""
     try:
-        state = json.loads((sweep_dir / STATE).read_text())
+        state = json.loads((sweep_dir / artifacts.SWEEP_STATE).read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(state, dict) or state.get("state") not in (RUNNING, ENDED, STOPPED):
@@ -91,7 +90,7 @@ def read(sweep_dir: Path) -> dict[str, Any] | None:
 @contextmanager
 def lock(sweep_dir: Path) -> Iterator[None]:
     """Hold the sweep's page lock: one rebuild at a time across processes."""
-    with (sweep_dir / LOCK).open("a") as handle:
+    with (sweep_dir / artifacts.SWEEP_LOCK).open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -1,5 +1,6 @@
-"""What every page shares: its file name, the Jinja2 environment it is drawn with, and the JSON
-its script reads. Numbers on pages read through ``mnist_sweep.formats``."""
+"""What every page shares: the Jinja2 environment it is drawn with, and the JSON its script
+reads. The pages' file names are in ``mnist_sweep.artifacts``; numbers on pages read through
+``mnist_sweep.formats``."""
 
 from __future__ import annotations
 
@@ -12,10 +13,6 @@ from mnist_sweep import artifacts
 from mnist_sweep.formats import DASH, missing, num, pct, secs
 from mnist_sweep.record import LEVELS
 from mnist_sweep.report import charts
-
-RUN_REPORT = "report.html"
-LEADERBOARD = "leaderboard.html"
-LEADERBOARD_CSV = "leaderboard.csv"
 
 
 def sortkey(value: Any) -> str:

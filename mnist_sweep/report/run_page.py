@@ -3,6 +3,7 @@ digits and config, read from the files in its folder; and rebuilding the reports
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -13,11 +14,13 @@ from typing import Any
 import numpy as np
 import yaml
 
-from mnist_sweep import artifacts, models
+from mnist_sweep import architecture, artifacts
+from mnist_sweep.artifacts import RUN_REPORT
+from mnist_sweep.checks import is_int
 from mnist_sweep.record import FINISHED
 from mnist_sweep.report import charts
 from mnist_sweep.report.collect import read_history, read_run
-from mnist_sweep.report.pages import RUN_REPORT, render
+from mnist_sweep.report.pages import render
 
 # Stale run reports per worker below which one process is quicker than starting workers.
 PARALLEL_REPORTS_FROM = 4
@@ -29,13 +32,32 @@ def _short(run_dir: Path) -> str:
     return "/".join(run_dir.resolve().parts[-3:])
 
 
-def _architecture(config: dict[str, Any] | None) -> tuple[list[models.Layer], str]:
+def _architecture(run_dir: Path, config: dict[str, Any] | None) -> tuple[list[dict], str]:
+    """The rows of the run's architecture table (name, out_shape, params, macs): as the run
+    recorded them, else, for this package's family, from the config's block grammar."""
+    recorded = _recorded_architecture(run_dir)
+    if recorded is not None:
+        return recorded, ""
     if not config or not isinstance(config.get("model"), dict):
         return [], "no model config (.hydra/config.yaml is missing or unreadable)"
+    if not architecture.is_native(config["model"]):
+        return [], f"{artifacts.ARCHITECTURE} is missing: the run did not record its own module"
     try:
-        return models.describe(config["model"], config.get("allowed_targets") or []), ""
-    except Exception as exc:  # a config this version cannot build: say why, keep the page
+        return [r.as_row() for r in architecture.layers(architecture.parse(config["model"]))], ""
+    except Exception as exc:  # a config this version cannot read: say why, keep the page
         return [], f"the model config does not describe a network: {exc}"
+
+
+def _recorded_architecture(run_dir: Path) -> list[dict] | None:
+    """``architecture.json``'s rows, each checked; None when it is missing or malformed."""
+    try:
+        rows = json.loads((run_dir / artifacts.ARCHITECTURE).read_text())["layers"]
+        ok = all(
+            isinstance(r["name"], str) and is_int(r["params"]) and is_int(r["macs"]) for r in rows
+        )
+    except Exception:  # missing, unreadable or not the table
+        return None
+    return rows if ok else None
 
 
 def _predictions(run_dir: Path) -> dict[str, Any] | None:
@@ -87,7 +109,7 @@ def _config_text(run_dir: Path, config: dict[str, Any] | None) -> str:
     if config is not None:
         return yaml.dump(config, Dumper=_ConfigDumper, sort_keys=False, allow_unicode=True)
     try:
-        return (run_dir / ".hydra" / "config.yaml").read_text()
+        return (run_dir / artifacts.CONFIG).read_text()
     except (OSError, ValueError):
         return ""
 
@@ -96,9 +118,9 @@ def _run_context(run_dir: Path) -> dict[str, Any]:
     """Everything ``run.html.j2`` shows, read from ``run_dir``; missing parts become notes."""
     run = read_run(run_dir)
     history = read_history(run_dir)
-    layers, arch_note = _architecture(run["config"])
-    params_total = sum(layer.params for layer in layers)
-    macs_total = sum(layer.macs for layer in layers)
+    layers, arch_note = _architecture(run_dir, run["config"])
+    params_total = sum(layer["params"] for layer in layers)
+    macs_total = sum(layer["macs"] for layer in layers)
     if layers:  # a run that failed early may not have recorded them
         run.setdefault("params", params_total)
         run.setdefault("macs", macs_total)
@@ -137,6 +159,16 @@ def write_run_report(run_dir: Path) -> Path:
     path = run_dir / RUN_REPORT
     artifacts.write_atomic(path, page)
     return path
+
+
+def run_ended(run_dir: Path) -> Path | None:
+    """What an entry point calls when one of its runs ends: the run's report.html; a report that
+    cannot be built is one warning, never a failure of the run."""
+    try:
+        return write_run_report(run_dir)
+    except Exception as exc:
+        log.warning("%s not written: %s: %s", RUN_REPORT, type(exc).__name__, exc)
+        return None
 
 
 def _stale(run_dir: Path) -> bool:

@@ -3,7 +3,8 @@
 A study comes from a storage URL (``python -m mnist_sweep.report sqlite:///studies/widths.db``)
 or from the ``.hydra/hydra.yaml`` of one of its trials' run folders. Trials point to their run
 folders with the user attributes ``run_dir`` and, for seed repeats, ``run_dirs`` (``params``: the
-parameter count; ``seed_values``: the objective per seed); runs the table holds are linked.
+parameter count; ``seed_values``: the objective per seed), read through ``trial_attrs``; runs the
+table holds are linked.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
-from mnist_sweep import storage
+from mnist_sweep import artifacts, storage, trial_attrs
 from mnist_sweep.checks import is_number
 from mnist_sweep.report import charts
 from mnist_sweep.storage import StudyError, open_study
@@ -35,14 +36,6 @@ EVALUATOR = (
     "whether a trial lands in the best 10 %"
 )
 log = logging.getLogger(__name__)
-
-
-def trial_run_dirs(trial: FrozenTrial) -> list[Path]:
-    """The run folders a trial points to: one per seed repeat, else its one run."""
-    dirs = trial.user_attrs.get("run_dirs")
-    if not isinstance(dirs, list):
-        dirs = [trial.user_attrs.get("run_dir")]
-    return [Path(d) for d in dirs if isinstance(d, str)]
 
 
 def _from(url: str, cwd: str | None) -> str:
@@ -69,7 +62,7 @@ _OPENED: dict[tuple[Path, int], optuna.Study] = {}
 def sweep_study(run_dir: Path) -> optuna.Study | None:
     """The study a trial's run folder names in ``.hydra/hydra.yaml`` (storage, study name and
     launch folder), when its storage can be opened; None otherwise."""
-    path = run_dir / ".hydra" / "hydra.yaml"
+    path = run_dir / artifacts.HYDRA_SETTINGS
     try:
         key = (path.resolve(), path.stat().st_mtime_ns)
     except OSError:
@@ -95,7 +88,7 @@ def sweep_study(run_dir: Path) -> optuna.Study | None:
 
 def _kind(trial: FrozenTrial) -> str:
     """complete, pruned, refused (never trained: over budget or invalid), failed or running."""
-    if "refused" in trial.user_attrs:
+    if trial_attrs.was_refused(trial):
         return "refused"
     return {
         TrialState.COMPLETE: "complete",
@@ -116,7 +109,7 @@ def _number(value: Any) -> float | None:
 
 def _seed_values(trial: FrozenTrial) -> list[float]:
     """The first objective of each seed repeat (``seed_values``: {seed: value or [values]})."""
-    found = trial.user_attrs.get("seed_values")
+    found = trial_attrs.seed_values(trial)
     values = found.values() if isinstance(found, dict) else found if isinstance(found, list) else []
     firsts = (v[0] if isinstance(v, list) and v else v for v in values)
     return [x for x in map(_number, firsts) if x is not None]
@@ -134,9 +127,9 @@ def _importances(study: optuna.Study, multi: bool, params: list[str]) -> dict[st
     sign = -1.0 if study.directions[0] == StudyDirection.MAXIMIZE else 1.0
     targets = {  # the evaluator ranks low target values best
         "objective": (lambda t: sign * t.values[0]) if multi else None,
-        "params": lambda t: float(t.user_attrs["params"]),
+        "params": lambda t: float(trial_attrs.params(t)),
     }
-    if any(_number(t.user_attrs.get("params")) is None for t in complete):
+    if any(_number(trial_attrs.params(t)) is None for t in complete):
         del targets["params"]
     for key, target in targets.items():
         try:
@@ -158,8 +151,8 @@ def confirmed(study: optuna.Study) -> list[dict[str, Any]]:
     as high."""
     found = [
         v
-        for k, v in study.user_attrs.items()
-        if k.startswith("confirmed/") and isinstance(v, dict) and _number(v.get("mean"))
+        for v in trial_attrs.every_confirmation(study.user_attrs)
+        if isinstance(v, dict) and _number(v.get("mean"))
     ]
     found.sort(key=lambda c: (_number(c.get("params")) or math.inf, -c["mean"]))
     best = -math.inf
@@ -176,13 +169,13 @@ def rungs(trials: list[FrozenTrial]) -> list[dict[str, Any]]:
     from]; empty for a study without rungs."""
     found: dict[int, dict[str, Any]] = {}
     for t in trials:
-        rung = t.user_attrs.get("rung")
-        if not isinstance(rung, int):
+        rung = trial_attrs.rung(t)
+        if rung is None:
             continue
         entry = found.setdefault(
-            rung, {"rung": rung, "epochs": t.user_attrs.get("rung_epochs"), "trials": []}
+            rung, {"rung": rung, "epochs": trial_attrs.rung_size(t), "trials": []}
         )
-        entry["trials"].append([t.number, t.user_attrs.get("promoted_from")])
+        entry["trials"].append([t.number, trial_attrs.promoted_from(t)])
     return [found[r] for r in sorted(found)]
 
 
@@ -205,9 +198,9 @@ def study_view(study: optuna.Study, table: pd.DataFrame, objective: str) -> dict
                 "number": t.number,
                 "kind": kind,
                 "value": _number(value),
-                "params_count": _number(t.user_attrs.get("params")),
+                "params_count": _number(trial_attrs.params(t)),
                 "p": [t.params.get(n) for n in names],
-                "rows": [rows[d] for d in map(Path.resolve, trial_run_dirs(t)) if d in rows],
+                "rows": [rows[d] for d in map(Path.resolve, trial_attrs.run_dirs(t)) if d in rows],
                 "seed_mean": statistics.fmean(seeds) if len(seeds) > 1 else None,
                 "seed_std": statistics.pstdev(seeds) if len(seeds) > 1 else None,
                 "n_seeds": len(seeds),

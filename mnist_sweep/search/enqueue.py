@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import optuna
 from hydra import compose, initialize_config_dir
@@ -27,11 +26,11 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 
 from mnist_sweep.errors import ConfigError, UserError
+from mnist_sweep.groups import CONF, options
 from mnist_sweep.search.space import contains, parse_space, shown
 from mnist_sweep.storage import open_storage
 
 KEPT = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
-CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def parse_point(text: str, space: dict[str, BaseDistribution]) -> dict[str, object]:
@@ -77,9 +76,9 @@ def preset_sweeper(preset: str) -> DictConfig:
         with initialize_config_dir(config_dir=str(CONF)):
             cfg = compose("config", [f"hparams_search={preset}"], return_hydra_config=True)
     except HydraException:
-        names = sorted(p.stem for p in (CONF / "hparams_search").glob("*.yaml"))
         raise ConfigError(
-            f"'{preset}' is not a search preset; choose one of {', '.join(names)}"
+            f"'{preset}' is not a search preset; choose one of "
+            f"{', '.join(options('hparams_search'))}"
         ) from None
     return cfg.hydra.sweeper
 

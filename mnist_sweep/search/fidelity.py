@@ -25,13 +25,11 @@ from optuna.distributions import BaseDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from mnist_sweep import trial_attrs
 from mnist_sweep.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-RUNG = "rung"  # trial user attribute: the rung index the trial trains on
-PROMOTED_FROM = "promoted_from"  # trial user attribute: the trial number it was promoted from
-RUNG_SIZE = "rung_epochs"  # trial user attribute: what its rung sets ``key`` to
 KINDS = ("none", "halving")
 
 
@@ -51,13 +49,13 @@ class Halving:
         """The next promotion (params, rung, the trial promoted), highest rung first; None
         when no rung has a best trial left to promote."""
         trials = study.get_trials(deepcopy=False)
-        promoted = {t.user_attrs.get(PROMOTED_FROM) for t in trials} - {None}
+        promoted = {trial_attrs.promoted_from(t) for t in trials} - {None}
         maximize = study.direction == StudyDirection.MAXIMIZE
         for rung in reversed(range(len(self.rungs) - 1)):
             done = [
                 t
                 for t in trials
-                if t.state == TrialState.COMPLETE and t.user_attrs.get(RUNG, 0) == rung
+                if t.state == TrialState.COMPLETE and (trial_attrs.rung(t) or 0) == rung
             ]
             done.sort(key=lambda t: t.value, reverse=maximize)
             for best in done[: len(done) // self.reduction_factor]:
@@ -71,7 +69,7 @@ class Halving:
         if found is None:
             return
         params, rung, number = found
-        study.enqueue_trial(params, user_attrs={RUNG: rung, PROMOTED_FROM: number})
+        study.enqueue_trial(params, user_attrs=trial_attrs.promotion(rung, number))
         log.info("Trial %d promoted to rung %d (%s=%d)", number, rung, self.key, self.rungs[rung])
 
     def check_epochs(self, max_epochs: int | None) -> None:
@@ -85,11 +83,7 @@ class Halving:
     def seeds_of(self, trial: optuna.trial.Trial | FrozenTrial, seeds: list[int]) -> list[int]:
         """The seeds a trial trains (``hydra.sweeper.seeds``): all of them on the top rung, the
         first below it, where a rung only ranks its trials for promotion."""
-        return seeds if self.rung_of(trial) == len(self.rungs) - 1 else seeds[:1]
-
-    @staticmethod
-    def rung_of(trial: optuna.trial.Trial | FrozenTrial) -> int:
-        return int(trial.user_attrs.get(RUNG, 0))
+        return seeds if (trial_attrs.rung(trial) or 0) == len(self.rungs) - 1 else seeds[:1]
 
 
 def from_config(

@@ -18,9 +18,9 @@ from hydra.types import HydraContext, RunMode
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from mnist_sweep import artifacts
+from mnist_sweep import artifacts, trial_attrs
 from mnist_sweep.record import COMPLETED, PRUNED, RunRecord
-from mnist_sweep.search.monitor import PRUNED_AT, Heartbeat
+from mnist_sweep.search.client import StudyClient
 from mnist_sweep.search.space import Space, as_override
 
 log = logging.getLogger(__name__)
@@ -30,15 +30,13 @@ RESULTS = "optimization_results.yaml"
 class Outcomes:
     """Tells the study how each trial's jobs (one per seed) ended; adds up their wall time."""
 
-    def __init__(
-        self, heartbeat: Heartbeat, seeds: list[int] | None, objectives: list[str] | None
-    ) -> None:
-        self.heartbeat, self.seeds, self.objectives = heartbeat, seeds, objectives
+    def __init__(self, seeds: list[int] | None, objectives: list[str] | None) -> None:
+        self.seeds, self.objectives = seeds, objectives
         self.busy_seconds = 0.0  # the jobs' wall time (the log's busy share of the slots)
 
     def tell(
         self,
-        study: optuna.Study,
+        client: StudyClient,
         trial: Trial,
         rets: Sequence[JobReturn],
         seeds: Sequence[int | None],
@@ -46,7 +44,7 @@ class Outcomes:
         """Tell the study how a trial's jobs ended (one per seed of ``seeds``); False if a job
         raised (not a refused, failed or pruned run, which returns None and says why in its
         metrics.json)."""
-        finish = self.heartbeat.tell
+        finish = client.tell
         records: list[RunRecord | None] = []
         dirs = []
         for ret in rets:
@@ -59,37 +57,35 @@ class Outcomes:
             records.append(record)
             self.busy_seconds += record.wall_seconds or 0.0 if record else 0.0
         if dirs:
-            trial.set_user_attr("run_dir", dirs[0])
-        if self.seeds and dirs:
-            trial.set_user_attr("run_dirs", dirs)
+            trial_attrs.set_runs(trial, dirs, repeats=bool(self.seeds))
         test = [r.test_acc for r in records if r and r.test_acc is not None]
         if test:
-            trial.set_user_attr("test_acc", statistics.fmean(test))
+            trial_attrs.set_test_acc(trial, statistics.fmean(test))
         if any(ret.status != JobStatus.COMPLETED for ret in rets):
-            finish(study, trial, state=TrialState.FAIL)
+            finish(trial, state=TrialState.FAIL)
             return False
         if any(r and r.status == PRUNED for r in records):
             at = [r.epochs_run for r in records if r and r.status == PRUNED]
-            trial.set_user_attr(PRUNED_AT, min(at))
+            trial_attrs.set_pruned_at(trial, min(at))
             log.info("Trial %d pruned after epoch %d", trial.number, min(at))
-            finish(study, trial, state=TrialState.PRUNED)
+            finish(trial, state=TrialState.PRUNED)
             return True
         values = [ret.return_value for ret in rets]
         if any(v is None for v in values):
             bad = next((r for r in records if not r or r.status != COMPLETED), None)
             reason = bad.error if bad and bad.error else "see its metrics.json"
-            trial.set_user_attr("failed", f"{bad.status if bad else 'failed'}: {reason}")
+            trial_attrs.set_failed(trial, f"{bad.status if bad else 'failed'}: {reason}")
             log.warning("Trial %d did not finish: %s", trial.number, reason)
-            finish(study, trial, state=TrialState.FAIL)
+            finish(trial, state=TrialState.FAIL)
             return True
         per_seed = [[float(v) for v in (value if self.objectives else [value])] for value in values]
         mean = [statistics.fmean(column) for column in zip(*per_seed, strict=True)]
         if self.seeds:
             std = [statistics.pstdev(column) for column in zip(*per_seed, strict=True)]
             shown = per_seed if self.objectives else [v for (v,) in per_seed]
-            trial.set_user_attr("seed_values", dict(zip(map(str, seeds), shown, strict=True)))
-            trial.set_user_attr("seed_std", std if self.objectives else std[0])
-        finish(study, trial, values=mean)
+            values = dict(zip(map(str, seeds), shown, strict=True))
+            trial_attrs.set_seed_values(trial, values, std if self.objectives else std[0])
+        finish(trial, values=mean)
         return True
 
 

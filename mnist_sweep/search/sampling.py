@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -105,23 +104,3 @@ def make_pruner(node: Any) -> optuna.pruners.BasePruner:
             "hydra/sweeper/pruner=none, median, asha or hyperband."
         )
     return pruner
-
-
-# the sweeper's config groups in conf/hydra/sweeper/ a command line may choose from, in words
-CHOICES = {"pruner": "a pruner", "fidelity": "a fidelity"}
-
-
-def unknown_option(argv: Sequence[str], conf_dir: Path) -> str | None:
-    """Why a ``hydra/sweeper/pruner=NAME`` (or ``fidelity=NAME``) on the command line names no
-    config of its group (None if each names one), so a typo gets one line instead of Hydra's
-    composition error."""
-    for group, what in CHOICES.items():
-        folder = conf_dir / "hydra" / "sweeper" / group
-        known = sorted(p.stem for p in folder.glob("*.yaml"))
-        for arg in argv:
-            key, _, name = arg.partition("=")
-            if key.lstrip("+~") == f"hydra/sweeper/{group}" and name not in known:
-                return (
-                    f"hydra/sweeper/{group}={name} is not {what}; choose one of {', '.join(known)}."
-                )
-    return None

@@ -18,43 +18,40 @@ from hydra.core.utils import JobStatus
 from hydra.plugins.launcher import Launcher
 from optuna.trial import TrialState
 
-from mnist_sweep.search.budget import Proposal, Proposer
+from mnist_sweep.search.client import StudyClient
 from mnist_sweep.search.fidelity import Halving
 from mnist_sweep.search.launchers import thread_safe
-from mnist_sweep.search.monitor import Heartbeat
 from mnist_sweep.search.outcome import Outcomes
+from mnist_sweep.search.proposals import Proposal, Proposer
+from mnist_sweep.search.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 class Slots:
-    """Runs ``n_trials`` trials that train, ``n_jobs`` at a time, through ``launcher``."""
+    """Runs ``n_trials`` trials that train, ``n_jobs`` at a time, through ``launcher`` (whose
+    ``_target_`` is ``launcher_target``); every trial asked and told through ``client``."""
 
     def __init__(
         self,
+        settings: Settings,
+        client: StudyClient,
         launcher: Launcher,
         launcher_target: str,
-        n_trials: int,
-        n_jobs: int,
-        timeout: float | None,
-        seeds: list[int] | None,
-        max_failure_rate: float,
         proposer: Proposer,
-        outcomes: Outcomes,
-        heartbeat: Heartbeat,
         fidelity: Halving | None = None,
     ) -> None:
-        self.launcher, self.target = launcher, launcher_target
-        self.fidelity = fidelity
-        self.n_trials, self.n_jobs, self.seeds = n_trials, n_jobs, seeds
-        self.timeout, self.deadline = timeout, float("inf")
-        self.max_failure_rate = max_failure_rate
-        self.proposer, self.outcomes, self.heartbeat = proposer, outcomes, heartbeat
+        self.client, self.launcher, self.target = client, launcher, launcher_target
+        self.proposer, self.fidelity = proposer, fidelity
+        self.n_trials, self.n_jobs, self.seeds = settings.n_trials, settings.n_jobs, settings.seeds
+        self.timeout, self.deadline = settings.timeout, float("inf")
+        self.max_failure_rate = settings.max_failure_rate
+        self.outcomes = Outcomes(settings.seeds, settings.objectives)
         self.lock = threading.Lock()  # the study's sampler, the counters, job numbers
         self.stop = threading.Event()  # a worker failed: the others start nothing new
         self.claimed = self.trained = self.job_idx = 0
 
-    def run(self, study: optuna.Study) -> None:
+    def run(self) -> None:
         threaded = self.n_jobs > 1 and self.n_trials > self.n_jobs
         if threaded and not thread_safe(self.target):
             log.info(
@@ -64,17 +61,17 @@ class Slots:
                 self.n_jobs,
             )
             threaded = False
-        self.heartbeat.start()
+        self.client.start()
         start = time.perf_counter()
         if self.timeout is not None:
             self.deadline = start + self.timeout
         try:
             if threaded:
-                self._threads(study)
+                self._threads()
             else:
-                self._worker(study, self.n_jobs, None)
+                self._worker(self.n_jobs, None)
         finally:
-            self.heartbeat.stop()
+            self.client.stop()
         elapsed = time.perf_counter() - start
         if self.trained < self.n_trials and time.perf_counter() > self.deadline:
             log.info("hydra.sweeper.timeout=%g s passed: no further trial started", self.timeout)
@@ -91,10 +88,10 @@ class Slots:
             elapsed,
         )
 
-    def _threads(self, study: optuna.Study) -> None:
+    def _threads(self) -> None:
         errors: list[BaseException] = []
         workers = [
-            threading.Thread(target=self._worker, args=(study, 1, errors), daemon=True)
+            threading.Thread(target=self._worker, args=(1, errors), daemon=True)
             for _ in range(self.n_jobs)
         ]
         for w in workers:
@@ -104,15 +101,12 @@ class Slots:
                 w.join()
         except KeyboardInterrupt:  # the workers' trials in flight will never finish
             self.stop.set()
-            for number in list(self.heartbeat.running):
-                study.tell(number, state=TrialState.FAIL)
+            self.client.fail_running()
             raise
         if errors:
             raise errors[0]
 
-    def _worker(
-        self, study: optuna.Study, per_launch: int, errors: list[BaseException] | None
-    ) -> None:
+    def _worker(self, per_launch: int, errors: list[BaseException] | None) -> None:
         """Ask, launch and tell until ``n_trials`` trials are claimed. In a thread (``errors``
         given), an exception is kept for the main thread and stops the other workers."""
         try:
@@ -127,8 +121,8 @@ class Slots:
                 batch = []
                 for _ in range(k):
                     with self.lock:
-                        batch.append(self.proposer.next(study, self.trained))
-                self._launch(study, batch)
+                        batch.append(self.proposer.next(self.client, self.trained))
+                self._launch(batch)
         except BaseException as exc:
             if errors is None:
                 raise
@@ -142,7 +136,7 @@ class Slots:
             return [None]
         return list(self.fidelity.seeds_of(trial, self.seeds) if self.fidelity else self.seeds)
 
-    def _launch(self, study: optuna.Study, batch: list[Proposal]) -> None:
+    def _launch(self, batch: list[Proposal]) -> None:
         """Launch the jobs of a batch of trials (one per seed each) and tell how each ended."""
         seeds = [self._seeds(trial) for trial, _ in batch]
         jobs = [
@@ -157,14 +151,14 @@ class Slots:
         except BaseException:  # Ctrl-C or a launcher error: these trials will never finish
             with self.lock:
                 for trial, _ in batch:
-                    self.heartbeat.tell(study, trial, state=TrialState.FAIL)
+                    self.client.tell(trial, state=TrialState.FAIL)
             raise
         crashed = []
         with self.lock:
             start = 0
             for (trial, _), own in zip(batch, seeds, strict=True):
                 rets, start = returns[start : start + len(own)], start + len(own)
-                if not self.outcomes.tell(study, trial, rets, own):
+                if not self.outcomes.tell(self.client, trial, rets, own):
                     crashed += [r for r in rets if r.status != JobStatus.COMPLETED]
             self.trained += len(batch)
         if crashed and len(crashed) / len(returns) > self.max_failure_rate:

@@ -1,5 +1,5 @@
-"""The ``budget`` sweeper's settings as a dataclass schema in Hydra's ConfigStore
-(``hydra/sweeper=budget``), and what its sampler and pruner configs may name."""
+"""The search sweeper's settings as a dataclass schema in Hydra's ConfigStore
+(``hydra/sweeper=search``), and what its sampler and pruner configs may name."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-SWEEPER_TARGET = "mnist_sweep.search.sweeper.BudgetSweeper"  # Hydra finds plugins by module
+SWEEPER_TARGET = "mnist_sweep.search.sweeper.SearchSweeper"  # Hydra finds plugins by module
 # what a sampler or pruner config's ``_target_`` may name (the optuna plugin's sampler configs
 # name its NSGA factories)
 SAMPLER_TARGETS = ("hydra_plugins.hydra_optuna_sweeper.*", "optuna.samplers.*")
@@ -17,8 +17,8 @@ PRUNER_TARGETS = ("optuna.pruners.*",)
 
 
 @dataclass
-class BudgetSweeperConf:
-    """``hydra/sweeper=budget``: the optuna plugin's settings plus this sweeper's own."""
+class SearchSweeperConf:
+    """``hydra/sweeper=search``: the optuna plugin's settings plus this sweeper's own."""
 
     _target_: str = SWEEPER_TARGET
     defaults: list[Any] = field(
@@ -51,5 +51,5 @@ class BudgetSweeperConf:
 
 
 ConfigStore.instance().store(
-    group="hydra/sweeper", name="budget", node=BudgetSweeperConf, provider="mnist_sweep"
+    group="hydra/sweeper", name="search", node=SearchSweeperConf, provider="mnist_sweep"
 )

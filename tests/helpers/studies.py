@@ -1,4 +1,4 @@
-"""A small real Optuna study, told as the budget sweeper tells it, over ``fake_run`` folders."""
+"""A small real Optuna study, told as the search sweeper tells it, over ``fake_run`` folders."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import optuna
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
-from mnist_sweep import artifacts
+from mnist_sweep import artifacts, trial_attrs
 from tests.helpers.runs import SEED_NET, fake_run
 
 SPACE = {f"search.w{i}": IntDistribution(4, 32, step=2) for i in range(1, 5)}
@@ -18,7 +18,7 @@ STAMP = "2026-01-02/03-04-05-000001"
 
 def make_study(root: Path, n: int = 12, name: str = "widths", seeds: bool = False) -> str:
     """A study of ``n`` trials in ``root/studies/<name>.db`` with run folders under
-    ``root/multirun``, told as the budget sweeper tells them: every fifth trial refused (no run),
+    ``root/multirun``, told as the search sweeper tells them: every fifth trial refused (no run),
     every fourth pruned after one of its three epochs; with ``seeds``, every trained trial runs
     once per seed 0, 1, 2 (``run_dirs``, ``seed_values``). Returns the storage URL."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -34,9 +34,9 @@ def make_study(root: Path, n: int = 12, name: str = "widths", seeds: bool = Fals
         model = SEED_NET | {"widths": widths}
         overrides = [f"{k}={v}" for k, v in trial.params.items()]
         overrides += [f"++search.study={name}", f"++search.trial={number}"]
-        trial.set_user_attr("params", sum(widths) * 40)
+        trial_attrs.set_params(trial, sum(widths) * 40)
         if number % 5 == 4:
-            trial.set_user_attr("refused", "refused before training: over budget")
+            trial_attrs.set_refused(trial, "refused before training: over budget")
             study.tell(trial, state=TrialState.PRUNED)
             continue
         acc = 0.95 + 0.004 * (trial.params["search.w1"] / 4) + 0.0001 * number
@@ -69,16 +69,13 @@ def make_study(root: Path, n: int = 12, name: str = "widths", seeds: bool = Fals
             job += 1
         for step, value in enumerate(curve, 1):
             trial.report(value, step)
-        trial.set_user_attr("run_dir", run_dirs[0])
-        trial.set_user_attr("test_acc", acc)
-        if seeds:
-            trial.set_user_attr("run_dirs", run_dirs)
+        trial_attrs.set_runs(trial, run_dirs, repeats=seeds)
+        trial_attrs.set_test_acc(trial, acc)
         if pruned:
             study.tell(trial, state=TrialState.PRUNED)
             continue
         if seeds:
-            trial.set_user_attr("seed_values", values)
-            trial.set_user_attr("seed_std", statistics.pstdev(values.values()))
+            trial_attrs.set_seed_values(trial, values, statistics.pstdev(values.values()))
         study.tell(trial, acc - 0.001)
     (sweep_dir / "multirun.yaml").write_text("hydra: {}\n")
     return url

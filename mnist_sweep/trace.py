@@ -1,36 +1,23 @@
-"""The architecture table's rows, and the table of a user's own ``nn.Module``, traced: built on
-the ``meta`` device (no memory for weights) and run on one meta image for the output shapes."""
+"""The architecture table of a user's own ``nn.Module``, traced: built on the ``meta`` device (no
+memory for weights) and run on one meta image for the output shapes."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from mnist_sweep.engine import build
+from mnist_sweep.architecture import Layer
 from mnist_sweep.errors import ConfigError
+from mnist_sweep.targets import instantiate
 
 
-@dataclass(frozen=True)
-class Layer:
-    """One row of the architecture table: a layer, its output shape (C, H, W), parameters and
-    multiply-adds, and ``op``, what ``ConvNet`` builds for it (the table is the only walk of the
-    block grammar, so the table and the module cannot disagree)."""
-
-    name: str
-    out_shape: tuple[int, ...]
-    params: int
-    macs: int = 0
-    op: tuple = ()
-
-
-def traced(model_cfg: Mapping, allowed: Sequence[str] = ()) -> list[Layer]:
+def trace(model_cfg: Mapping, allowed: Sequence[str] = ()) -> list[Layer]:
     """The architecture table of the user's module a config names (``_target_`` under one of the
     ``allowed`` prefixes)."""
     with torch.device("meta"):
-        module = build("model", dict(model_cfg), allowed=allowed)
+        module = instantiate("model", dict(model_cfg), allowed=allowed)
     if not isinstance(module, nn.Module):
         raise ConfigError(f"model._target_={model_cfg['_target_']!r} did not build an nn.Module.")
     shapes: dict[str, tuple[int, ...]] = {}

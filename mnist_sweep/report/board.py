@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from mnist_sweep.artifacts import RUN_REPORT
 from mnist_sweep.formats import missing
 from mnist_sweep.record import FINISHED, INTERRUPTED, LEVELS, RUNNING
 from mnist_sweep.report import charts, live
 from mnist_sweep.report.collect import SEED_OVERRIDE
-from mnist_sweep.report.pages import RUN_REPORT
 
 CSV_COLUMNS = {
     "run": "run",
@@ -78,7 +78,7 @@ def _name(row: dict[str, Any]) -> str:
     return " ".join(changes) if changes else "base config"
 
 
-def build(df: pd.DataFrame) -> pd.DataFrame:
+def rows(df: pd.DataFrame) -> pd.DataFrame:
     """The leaderboard's rows with the link, the run's name and the key changes in words."""
     table = df.copy()
     if "trial" not in table:

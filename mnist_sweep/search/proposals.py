@@ -3,7 +3,8 @@ checked against ``budget.max_params`` and ``budget.max_epochs`` before it may tr
 
 One over budget never trains: it is told to the study as PRUNED, with its parameter count as the
 ``params`` user attribute and an Optuna constraint, so the sampler learns to avoid that region,
-and a new proposal takes its place. An invalid one is told as FAILED.
+and a new proposal takes its place. An invalid one is told as FAILED. Every trial is asked and
+told through the search's one ``StudyClient``.
 """
 
 from __future__ import annotations
@@ -12,19 +13,20 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import optuna
 from optuna.trial import Trial, TrialState
 
-from mnist_sweep import models
+from mnist_sweep import models, trial_attrs
 from mnist_sweep.errors import BudgetError, ConfigError
 from mnist_sweep.record import Budget
-from mnist_sweep.search.fidelity import RUNG, RUNG_SIZE, Halving
-from mnist_sweep.search.monitor import Heartbeat
+from mnist_sweep.search.client import StudyClient
+from mnist_sweep.search.fidelity import Halving
 from mnist_sweep.search.space import Space, lowest
 
 log = logging.getLogger(__name__)
 
-BUDGET_CONSTRAINT = "params_over_budget"
+# the Optuna constraint of every counted trial: its parameters over budget.max_params (a trial
+# with a value above 0 is infeasible)
+MAX_PARAMS_CONSTRAINT = "params_over_budget"
 Compose = Callable[[list[str]], dict[str, Any]]  # job overrides → validated plain job config
 Proposal = tuple[Trial, list[str]]  # a trial and its job's overrides
 
@@ -66,21 +68,20 @@ class Proposer:
         self,
         space: Space,
         compose: Compose,
-        heartbeat: Heartbeat,
         max_params: int | None,
         max_refused: int | None,
         fidelity: Halving | None = None,
     ) -> None:
-        self.space, self.compose, self.heartbeat = space, compose, heartbeat
+        self.space, self.compose = space, compose
         self.max_params, self.max_refused = max_params, max_refused
         self.fidelity = fidelity
         self.refused = 0
 
-    def next(self, study: optuna.Study, trained: int) -> Proposal:
+    def next(self, client: StudyClient, trained: int) -> Proposal:
         """The next proposal that fits the budget; ConfigError after too many refusals
         (``hydra.sweeper.max_refused``)."""
         while True:
-            proposal = self.propose(study)
+            proposal = self.propose(client)
             if proposal:
                 return proposal
             self.refused += 1
@@ -93,40 +94,39 @@ class Proposer:
                     "Narrow the ranges in hydra.sweeper.params or raise the budget."
                 )
 
-    def propose(self, study: optuna.Study) -> Proposal | None:
+    def propose(self, client: StudyClient) -> Proposal | None:
         """Ask for one trial; None if it was refused before training (and told to the study).
         With a fidelity, a promotion due is queued first, so this ``ask`` takes it."""
         if self.fidelity:
-            self.fidelity.enqueue_promotion(study)
-        trial = self.heartbeat.ask(study, self.space.dists)
+            self.fidelity.enqueue_promotion(client.study)
+        trial = client.ask(self.space.dists)
         rung = []
         if self.fidelity:
-            number = Halving.rung_of(trial)
-            trial.set_user_attr(RUNG, number)
-            trial.set_user_attr(RUNG_SIZE, self.fidelity.rungs[number])
+            number = trial_attrs.rung(trial) or 0
+            trial_attrs.set_rung(trial, number, self.fidelity.rungs[number])
             rung = self.fidelity.overrides(number)
         overrides = [
             *self.space.overrides(trial.params),
             *rung,
-            f"++search.study={study.study_name}",
+            f"++search.study={client.study.study_name}",
             f"++search.trial={trial.number}",
         ]
         try:
             plain = self.compose(overrides)
             params = models.count_params(plain["model"], plain["allowed_targets"])
         except ConfigError as exc:
-            trial.set_user_attr("refused", str(exc))
-            self.heartbeat.tell(study, trial, state=TrialState.FAIL)
+            trial_attrs.set_refused(trial, str(exc))
+            client.tell(trial, state=TrialState.FAIL)
             log.warning("Trial %d refused, invalid config: %s", trial.number, exc)
             return None
-        trial.set_user_attr("params", params)
+        trial_attrs.set_params(trial, params)
         if self.max_params is not None:
-            trial.set_constraint(BUDGET_CONSTRAINT, params - self.max_params)
+            trial.set_constraint(MAX_PARAMS_CONSTRAINT, params - self.max_params)
         try:
             Budget.of(plain["budget"]).check(params, plain["trainer"]["epochs"])
         except BudgetError as exc:
-            trial.set_user_attr("refused", str(exc))
-            self.heartbeat.tell(study, trial, state=TrialState.PRUNED)
+            trial_attrs.set_refused(trial, str(exc))
+            client.tell(trial, state=TrialState.PRUNED)
             log.info("Trial %d %s", trial.number, exc)
             return None
         return trial, overrides
