@@ -112,6 +112,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 if __name__ == "__main__":
+    # a log line that cannot be written (a full disk) is dropped, not printed as a traceback
+    logging.raiseExceptions = False
     if problem := unknown_option(sys.argv[1:]):
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)

@@ -5,14 +5,17 @@ budget refused, before torch is imported).
 A network is a list of blocks. Each block is a run of convs (conv → BatchNorm → ReLU, or
 conv → ReLU → BatchNorm with ``bn_after_relu``), then an optional Dropout2d and an optional 2x2
 max-pool. Kernels are per conv; padding is per block, or per conv (e.g. 0 for a 1x1 conv inside a
-padded block). With ``pool_before_bn`` a block pools straight after its last conv, before that
-conv's BatchNorm and ReLU: ReLU commutes with max-pooling, and BatchNorm nearly does, so the block
-computes almost the same function while normalising a quarter of the values (on two CPU cores,
-BatchNorm over 8 channels at 28x28 costs as much as the conv). A head turns the last feature map
-into ten log-probabilities: ``flatten`` (Linear on the flattened map), ``gap`` (global average
-pool, then Linear) or ``conv1x1`` (a 1x1 conv to one map per class, then global average pool: no
-Linear at all). Every width, kernel, padding and pool is a plain config value, so a sweep can vary
-it. ``models.ConvNet`` builds the torch modules row by row from this table.
+padded block). With ``separable`` (one value, per block or per conv) a conv is
+depthwise-separable: a depthwise k×k conv (one filter per channel, no bias, since the pointwise
+conv's bias follows it) then a pointwise 1×1 conv, c·k² + c·w weights instead of c·w·k². With
+``pool_before_bn`` a block pools straight after its last conv, before that conv's BatchNorm and
+ReLU: ReLU commutes with max-pooling, and BatchNorm nearly does, so the block computes almost the
+same function while normalising a quarter of the values (on two CPU cores, BatchNorm over 8
+channels at 28x28 costs as much as the conv). A head turns the last feature map into ten
+log-probabilities: ``flatten`` (Linear on the flattened map), ``gap`` (global average pool, then
+Linear) or ``conv1x1`` (a 1x1 conv to one map per class, then global average pool: no Linear at
+all). Every width, kernel, padding and pool is a plain config value, so a sweep can vary it.
+``models.ConvNet`` builds the torch modules row by row from this table.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class Arch:
     head: str
     conv_bias: bool
     bn_after_relu: bool = False
+    separable: tuple[bool, ...] = ()  # per conv: depthwise k×k then pointwise 1×1
     in_channels: int = 1
     image_size: int = 28
     num_classes: int = 10
@@ -80,6 +84,23 @@ def _expand(value: object, n: int, key: str, unit: str) -> tuple:
             )
         return values
     return (value,) * n
+
+
+def _per_conv(value: object, blocks: Sequence[int], key: str) -> tuple:
+    """A setting given once, once per block (each of its convs gets it) or once per conv, as one
+    value per conv."""
+    n_convs = sum(blocks)
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        return (value,) * n_convs
+    if len(value) == len(blocks):
+        return tuple(v for v, n in zip(value, blocks, strict=True) for _ in range(n))
+    if len(value) != n_convs:
+        raise ConfigError(
+            f"model.{key}={list(value)} has {len(value)} entries but the model has "
+            f"{len(blocks)} blocks and {n_convs} convs; give one value per block, one per conv, "
+            "or a single value for all of them."
+        )
+    return tuple(value)
 
 
 def parse(model_cfg: Mapping) -> Arch:
@@ -104,20 +125,16 @@ def parse(model_cfg: Mapping) -> Arch:
     kernels = _expand(cfg.get("kernels", 3), len(widths), "kernels", "conv")
     if not all(k in KERNELS for k in kernels):
         raise ConfigError(f"model.kernels={list(kernels)} must each be one of {KERNELS}.")
-    padding = cfg.get("padding", 1)
-    if not isinstance(padding, Sequence) or isinstance(padding, str):
-        padding = (padding,) * len(widths)
-    elif len(padding) == n_blocks:  # one value per block, given to each of its convs
-        padding = tuple(p for p, n in zip(padding, blocks, strict=True) for _ in range(n))
-    elif len(padding) != len(widths):
-        raise ConfigError(
-            f"model.padding={list(padding)} has {len(padding)} entries but the model has "
-            f"{n_blocks} blocks and {len(widths)} convs; give one value per block, one per conv, "
-            "or a single value for all of them."
-        )
-    padding = tuple(padding)
+    padding = _per_conv(cfg.get("padding", 1), blocks, "padding")
     if not all(is_int(p) and p >= 0 for p in padding):
         raise ConfigError(f"model.padding={list(padding)} must be integers >= 0.")
+    given = cfg.get("separable", False)
+    separable = _per_conv(given, blocks, "separable")
+    if not all(isinstance(s, bool) for s in separable):
+        raise ConfigError(
+            f"model.separable={given!r} must hold true or false: one for all convs, one per "
+            "block or one per conv."
+        )
     pool = tuple(bool(p) for p in _expand(cfg.get("pool", True), n_blocks, "pool", "block"))
     early = _expand(cfg.get("pool_before_bn", False), n_blocks, "pool_before_bn", "block")
     if not all(isinstance(e, bool) for e in early) or any(
@@ -145,6 +162,7 @@ def parse(model_cfg: Mapping) -> Arch:
         head=head,
         conv_bias=cfg.get("conv_bias", True),
         bn_after_relu=cfg.get("bn_after_relu", False),
+        separable=separable,
         **{k: int(cfg[k]) for k in ("in_channels", "image_size", "num_classes") if k in cfg},
     )
 
@@ -173,14 +191,20 @@ def layers(arch: Arch) -> list[Layer]:
                     f"model conv {i + 1} (block {b + 1}) shrinks the feature map below 1x1; "
                     "add padding or use fewer convs or pools."
                 )
-            weights = c * w * k * k
+            bias = w if arch.conv_bias else 0
+            if arch.separable and arch.separable[i]:  # depthwise k×k (no bias), pointwise 1×1
+                weights = c * k * k + c * w
+                name, op = f"conv{i + 1} {k}x{k} separable {c}→{w}", "separable"
+            else:
+                weights = c * w * k * k
+                name, op = f"conv{i + 1} {k}x{k} {c}→{w}", "conv"
             rows.append(
                 Layer(
-                    f"conv{i + 1} {k}x{k} {c}→{w}",
+                    name,
                     (w, size, size),
-                    weights + (w if arch.conv_bias else 0),
+                    weights + bias,
                     weights * size * size,
-                    op=("conv", c, w, k, pad, arch.conv_bias),
+                    op=(op, c, w, k, pad, arch.conv_bias),
                 )
             )
             c, i = w, i + 1

@@ -9,16 +9,18 @@ files from here.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mnist_sweep.errors import ConfigError
+from mnist_sweep.errors import ConfigError, WriteError
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -30,6 +32,9 @@ CHECKPOINT = "model.pt"  # weights and the model config that rebuilds them
 PREDICTIONS = "predictions.npz"  # final-epoch test predictions, misclassified digits
 ARCHITECTURE = "architecture.json"  # the architecture table of the model as built
 RUN_REPORT = "report.html"
+ONNX = "model.onnx"  # the model as fp32 ONNX, its normalisation inside (mnist_sweep.export)
+ONNX_INT8 = "model.int8.onnx"  # the same, statically quantised to int8
+EXPORT = "export.json"  # what was measured of both: accuracy, agreement, size, latency
 HYDRA_DIR = ".hydra"  # Hydra's files of the run:
 CONFIG = f"{HYDRA_DIR}/config.yaml"  # the composed config
 OVERRIDES = f"{HYDRA_DIR}/overrides.yaml"  # the command line's overrides
@@ -40,22 +45,47 @@ LEADERBOARD = "leaderboard.html"
 LEADERBOARD_CSV = "leaderboard.csv"
 SWEEP_STATE = "sweep-state.json"  # a sweep's live state (report.live)
 SWEEP_LOCK = ".leaderboard.lock"  # serialises the page rebuilds of jobs ending at once
+CLAIM = ".claim"  # a run's or sweep's folder: the process that owns it (mnist_sweep.claims)
+# what a user can do about a file that cannot be written, by its errno
+REMEDIES = {
+    errno.ENOSPC: "free space on that filesystem, or point the output folder at another one",
+    errno.EDQUOT: "free space within your quota, or point the output folder at another filesystem",
+    errno.EROFS: "point the output folder at a writable filesystem",
+    errno.EACCES: "give yourself write permission there, or point the output folder elsewhere",
+    errno.EPERM: "give yourself write permission there, or point the output folder elsewhere",
+}
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
 def write_atomic(path: Path, payload: bytes | str) -> None:
+    """Write ``payload`` to ``path`` whole or not at all; a failure to write is a WriteError that
+    names the file, the error and the remedy, and leaves nothing under a final name."""
     data = payload.encode() if isinstance(payload, str) else payload
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            with suppress(OSError):
+                Path(tmp).unlink()
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+            raise write_error(path, exc) from None
         raise
+
+
+def write_error(path: Path, exc: OSError) -> WriteError:
+    """The one-line error for ``path`` that could not be written."""
+    remedy = REMEDIES.get(exc.errno, "check that the folder exists and can be written")
+    reason = exc.strerror or type(exc).__name__
+    error = WriteError(f"could not write {path}: {reason}; {remedy}.")
+    error.errno = exc.errno
+    return error
 
 
 def finite(obj: Any) -> Any:
@@ -76,7 +106,7 @@ def write_json(path: Path, obj: Mapping[str, Any]) -> None:
     write_atomic(path, text + "\n")
 
 
-def claim(run_dir: Path) -> None:
+def check_fresh(run_dir: Path) -> None:
     """Refuse to start in a folder that already holds another run's results."""
     path = run_dir / METRICS
     if path.exists():

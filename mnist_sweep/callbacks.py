@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import tempfile
-from collections import Counter
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -18,41 +16,18 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_sweep import artifacts, loggers
-from mnist_sweep.errors import ConfigError
-from mnist_sweep.record import COMPLETED, FAILED, LEVELS, OVER_BUDGET, PRUNED, RunRecord
+from mnist_sweep import artifacts, claims, loggers
+from mnist_sweep.errors import ClaimError, ConfigError
+from mnist_sweep.folders import (
+    forget_sweep,
+    holds_a_run,
+    holds_a_sweep,
+    mark_interrupted,
+    sweep_outcome,
+    writable_dir_problem,
+)
 
 log = logging.getLogger(__name__)
-
-
-def writable_dir_problem(path: Path) -> str | None:
-    """Why ``path`` cannot be created and written (None if it can); leaves no trace behind."""
-    missing = [p for p in (path, *path.parents) if not p.exists()]
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    finally:
-        for folder in missing:  # deepest first; only the folders this check created
-            try:
-                folder.rmdir()
-            except OSError:
-                break
-    return None
-
-
-def holds_a_run(path: Path) -> bool:
-    """True when ``path`` holds a run's files (its metrics or its Hydra config)."""
-    return (path / artifacts.METRICS).exists() or (path / artifacts.CONFIG).exists()
-
-
-def holds_a_sweep(path: Path) -> bool:
-    """True when ``path`` holds a sweep's files: its Hydra config, live state or a job."""
-    if (path / artifacts.MULTIRUN).exists() or (path / artifacts.SWEEP_STATE).exists():
-        return True
-    return path.is_dir() and any(holds_a_run(job) for job in path.iterdir() if job.is_dir())
 
 
 def refuse(message: str) -> NoReturn:
@@ -70,38 +45,62 @@ class OutputDirCallback(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         path = Path(config.hydra.run.dir)
-        self._check(path, "hydra.run.dir")
-        if holds_a_run(path):
-            refuse(
-                f"hydra.run.dir={path} already holds a run, which this one would overwrite; "
-                "leave hydra.run.dir at its default or point it at a new folder."
-            )
         preset = config.hydra.runtime.choices.get("hparams_search")
         if preset:
             refuse(
                 f"hparams_search={preset} is a search and runs only as a multirun: add -m "
                 f"(python -m mnist_sweep -m hparams_search={preset} ...)."
             )
+        self._check(path, "hydra.run.dir")
+        held = (
+            f"hydra.run.dir={path} already holds a run, which this one would overwrite; "
+            "leave hydra.run.dir at its default or point it at a new folder."
+        )
+        if holds_a_run(path):  # refused before the claim: the folder is left as it is
+            refuse(held)
+        self._claim(path, "hydra.run.dir")
+        if holds_a_run(path):  # it ended between the look and the claim
+            claims.release(path)
+            refuse(held)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         path = Path(config.hydra.sweep.dir)
         self._check(path, "hydra.sweep.dir")
+        held = (
+            f"hydra.sweep.dir={path} already holds a sweep, whose files and leaderboard this "
+            "one would overwrite or mix with; leave hydra.sweep.dir at its default or point it "
+            "at a new folder. Nothing was run."
+        )
+        if holds_a_sweep(path):  # refused before the claim: the folder is left as it is
+            refuse(held)
+        self._claim(path, "hydra.sweep.dir")
         if holds_a_sweep(path):
-            refuse(
-                f"hydra.sweep.dir={path} already holds a sweep, whose files and leaderboard "
-                "this one would overwrite or mix with; leave hydra.sweep.dir at its default or "
-                "point it at a new folder. Nothing was run."
-            )
+            claims.release(path)
+            refuse(held)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if sys.exc_info()[0] is not None:  # refused, interrupted or failed: already said so
             return
         sweep_dir = Path(config.hydra.sweep.dir)
+        if not any(holds_a_run(job) for job in sweep_dir.iterdir() if job.is_dir()):
+            forget_sweep(sweep_dir)
+            refuse(
+                f"the sweep has no job (an empty sweep such as range(0,0)?), so {sweep_dir} "
+                "was not kept; nothing was run."
+            )
         problem = sweep_outcome(sweep_dir)
         if problem:
             message, status = problem
             print(f"error: {message}", file=sys.stderr)
             sys.exit(status)
+
+    @staticmethod
+    def _claim(path: Path, key: str) -> None:
+        """The folder is this process's for its whole life (released when it ends)."""
+        try:
+            claims.claim(path, key)
+        except ClaimError as exc:
+            refuse(f"{exc} Nothing was run.")
 
     @staticmethod
     def _check(path: Path, key: str) -> None:
@@ -111,28 +110,6 @@ class OutputDirCallback(Callback):
                 f"{key}={path} cannot be used as the output folder ({problem}); "
                 "point it at a folder you can create and write, or leave it at its default."
             )
-
-
-def sweep_outcome(sweep_dir: Path) -> tuple[str, int] | None:
-    """When no job of the sweep in ``sweep_dir`` trained to its end (completed or pruned): a
-    one-line summary and the exit status, 2 when every job was refused before training, else 1;
-    None otherwise, or when it ran no job."""
-    records = []
-    for path in sorted(sweep_dir.rglob(artifacts.METRICS)):
-        try:
-            records.append(RunRecord.read(path.parent))
-        except (OSError, ValueError):
-            records.append(RunRecord(status=FAILED))
-    if not records or any(r.status in (COMPLETED, PRUNED) for r in records):
-        return None
-    counts = Counter(LEVELS.get(r.status, r.status) for r in records)
-    summary = ", ".join(f"{n} {label}" for label, n in counts.items())
-    refused = all(r.status in (OVER_BUDGET, FAILED) and not r.epochs_run for r in records)
-    return (
-        f"no job of this sweep trained to its end ({summary}); see "
-        f"{sweep_dir / artifacts.LEADERBOARD} and each job's {artifacts.METRICS}.",
-        2 if refused else 1,
-    )
 
 
 def expected_jobs(config: DictConfig) -> int | None:
@@ -188,7 +165,9 @@ class LeaderboardCallback(Callback):
 
         # Hydra ends a multirun in a ``finally``: an exception in flight (Ctrl-C, a sweeper's
         # error) means the sweep stopped before its last job
-        stopped = sys.exc_info()[0] is not None
+        stopped = sys.exc_info()[1]
+        if isinstance(stopped, KeyboardInterrupt):  # jobs in other processes were stopped too
+            mark_interrupted(sweep_dir, stopped)
         live.finish(sweep_dir, live.STOPPED if stopped else live.ENDED)
         page = self._write(sweep_dir, run_reports=True)
         if page:

@@ -175,6 +175,12 @@ def _model_shapes(model: Mapping) -> None:
         items = model.get(key) if isinstance(model.get(key), list) else [model.get(key, True)]
         if not all(isinstance(v, bool) for v in items):
             raise checks.refuse(f"model.{key}", model[key], "true or false, or one per block")
+    separable = model.get("separable", False)
+    items = separable if isinstance(separable, list) else [separable]
+    if not all(isinstance(v, bool) for v in items):
+        raise checks.refuse(
+            "model.separable", separable, "true or false, or one per block or per conv"
+        )
     checks.flag("model.conv_bias", model.get("conv_bias", True))
     for key in ("in_channels", "image_size", "num_classes"):
         if key in model:
@@ -190,6 +196,7 @@ def validate(cfg: Mapping) -> dict[str, Any]:
     checks.number("trainer.batch_size", t["batch_size"], 2, integer=True)  # BatchNorm needs 2
     checks.number("trainer.seed", t["seed"], 0, MAX_TORCH, integer=True)
     checks.number("trainer.label_smoothing", t["label_smoothing"], 0, 1, hi_open=True)
+    checks.number("trainer.ema", t.get("ema"), 0, 1, hi_open=True, nullable=True)
     checks.number("trainer.grad_clip", t["grad_clip"], 0, lo_open=True, nullable=True)
     checks.number("trainer.test_every", t["test_every"], 0, integer=True)
     checks.number("trainer.val_every", t["val_every"], 0, integer=True)
@@ -229,6 +236,7 @@ def validate(cfg: Mapping) -> dict[str, Any]:
     b = plain["budget"]
     checks.number("budget.max_params", b["max_params"], 1, integer=True, nullable=True)
     checks.number("budget.max_epochs", b["max_epochs"], 1, integer=True, nullable=True)
+    checks.number("budget.max_macs", b.get("max_macs"), 1, nullable=True)
     checks.number("budget.target_acc", b["target_acc"], 0, 1, lo_open=True)
 
     allowed = plain.get("allowed_targets", [])

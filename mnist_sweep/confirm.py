@@ -25,14 +25,17 @@ from typing import Any
 
 import optuna
 from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 from optuna.trial import FrozenTrial, TrialState
 
-from mnist_sweep import report, trial_attrs
+from mnist_sweep import checks, claims, report, trial_attrs
+from mnist_sweep.config import MAX_TORCH, validate
 from mnist_sweep.errors import UserError
 from mnist_sweep.formats import pct
 from mnist_sweep.groups import CONF
-from mnist_sweep.record import RunRecord
+from mnist_sweep.record import COMPLETED, RunRecord
 from mnist_sweep.run import execute, group_choices
 from mnist_sweep.storage import open_study
 
@@ -110,8 +113,12 @@ def trial_overrides(trial: FrozenTrial) -> list[str]:
 def compose_run(overrides: list[str]) -> tuple[DictConfig, dict[str, Any]]:
     """conf/ composed with ``overrides`` as the CLI would (without Hydra's own node), and the
     config group options it was composed from."""
-    with initialize_config_dir(config_dir=str(CONF)):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    try:
+        with initialize_config_dir(config_dir=str(CONF)):
+            cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as exc:  # e.g. a misspelt --set key
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfirmError(f"the runs' config cannot be composed: {reason}") from None
     choices = group_choices(cfg.hydra.runtime.choices, cfg)
     with open_dict(cfg):
         del cfg["hydra"]
@@ -141,6 +148,8 @@ def confirm(
     out: Path,
     numbers: list[int] | None = None,
 ) -> list[dict[str, Any]]:
+    for seed in seeds:
+        checks.number("--seeds", seed, 0, MAX_TORCH, integer=True)
     study = open_study(url, study_name)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfirmError(f"--seeds {seeds} must name at least one seed, each once.")
@@ -152,11 +161,26 @@ def confirm(
         )
     chosen = numbered_trials(study, numbers) if numbers else best_trials(study, top)
     plans = [(t, trial_overrides(t)) for t in chosen]  # every config rebuilt before training
+    for _, base in plans:  # and checked: a bad --set is refused before any job starts
+        validate(compose_run([*base, *FULL_DATA, f"trainer.seed={seeds[0]}", *extra])[0])
     now = datetime.now()
     sweep = out / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S-%f")
+    with claims.claimed(sweep, "--out"):
+        return _confirm(study, plans, seeds, extra, sweep)
+
+
+def _confirm(
+    study: optuna.Study,
+    plans: list[tuple[FrozenTrial, list[str]]],
+    seeds: list[int],
+    extra: list[str],
+    sweep: Path,
+) -> list[dict[str, Any]]:
+    """Train every plan once per seed into ``sweep``; a trial's confirmation is stored in the
+    study from the jobs that completed, and only when one did."""
     log.info(
         "confirming %d trials of %r with seeds %s in %s",
-        len(chosen),
+        len(plans),
         study.study_name,
         seeds,
         sweep,
@@ -164,26 +188,33 @@ def confirm(
     results, job = [], 0
     for trial, base in plans:
         tags = [f"++search.study={study.study_name}", f"++search.trial={trial.number}"]
-        accs = []
+        done, missed = {}, []
         for seed in seeds:
             overrides = [*base, *FULL_DATA, f"trainer.seed={seed}", *tags, *extra]
             record = run_one(overrides, sweep / str(job), job)
-            accs.append(record.test_acc)
+            if record.status == COMPLETED and record.test_acc is not None:
+                done[seed] = record.test_acc
+            else:
+                missed.append(f"job {job} (seed {seed}): {record.status}")
             job += 1
-        finished = [a for a in accs if a is not None]
+        finished = list(done.values())
         summary = {
             "trial": trial.number,
             "value": trial.values[0],
             "params": trial_attrs.params(trial),
-            "seeds": seeds,
+            "seeds": list(done),
             "set": extra,
-            "test_acc": accs,
+            "test_acc": finished,
             "mean": statistics.mean(finished) if finished else None,
             "std": statistics.stdev(finished) if len(finished) > 1 else None,
             "worst": min(finished) if finished else None,
             "sweep": str(sweep.resolve()),
+            "incomplete": missed,
         }
-        trial_attrs.add_confirmation(study, trial.number, summary)
+        if finished:  # a confirmation holds only what was measured
+            trial_attrs.add_confirmation(
+                study, trial.number, {k: v for k, v in summary.items() if k != "incomplete"}
+            )
         results.append(summary)
     report.write_leaderboard(sweep)
     return results
@@ -216,11 +247,23 @@ def main(argv: list[str] | None = None) -> int:
         help="overrides for every confirmation run, e.g. trainer.epochs=7",
     )
     parser.add_argument("--out", type=Path, default=Path("multirun"), help="parent of the sweep")
+    parser.add_argument(
+        "--export",
+        action="store_true",
+        help="export every completed confirmation run to ONNX fp32 and int8, checked "
+        "(python -m mnist_sweep.export; needs the [export] extra)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     if args.top < 1:
         print(f"error: --top {args.top} must be at least 1.", file=sys.stderr)
         return 2
+    if args.export:  # refused before hours of training, not after
+        from mnist_sweep.export import missing_extra
+
+        if line := missing_extra():
+            print(f"error: --export: {line}", file=sys.stderr)
+            return 2
     try:
         results = confirm(
             args.storage, args.study, args.top, args.seeds, args.set, args.out, args.trials
@@ -240,7 +283,22 @@ def main(argv: list[str] | None = None) -> int:
             f"{pct(r['mean'], unit='')}{spread} | {pct(r['worst'], unit='')} |"
         )
     print(f"runs and leaderboard: {results[0]['sweep']}")
-    return 0
+    exported = 0
+    if args.export:  # the runs that completed, checked like python -m mnist_sweep.export
+        from mnist_sweep.export import Options
+        from mnist_sweep.export.__main__ import export_all
+
+        exported = export_all([Path(results[0]["sweep"])], Options())
+    missed = [m for r in results for m in r["incomplete"]]
+    if missed:
+        jobs = sum(len(r["seeds"]) + len(r["incomplete"]) for r in results)
+        print(
+            f"error: {len(missed)} of {jobs} confirmation jobs did not complete "
+            f"({'; '.join(missed)}); only completed jobs are stored in the study.",
+            file=sys.stderr,
+        )
+        return 1
+    return exported
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
+from torch.optim.swa_utils import AveragedModel
 from torch.profiler import record_function
 from tqdm import tqdm
 
@@ -47,6 +48,27 @@ def resolve_device(name: str) -> torch.device:
             f"that torch can use; available here: {usable} (or device=auto)."
         )
     return torch.device(name)
+
+
+def ema_update(decay: float) -> Callable[[list, list, torch.Tensor], None]:
+    """The moving average's step (``AveragedModel``'s ``multi_avg_fn``): each averaged tensor
+    moves toward the trained one by 1 - d, with d = min(decay, (1 + n) / (10 + n)) after n
+    updates. The warm-up lets the first weights, far from trained, fade within a few hundred
+    steps: with d fixed at 0.999, a 7-epoch run would still weigh its first step's weights by a
+    quarter. ``n`` stays a tensor: no per-step host synchronisation. Integer buffers (BatchNorm's
+    batch count) take the trained value."""
+
+    def update(averaged: list, current: list, n: torch.Tensor) -> None:
+        if not averaged[0].is_floating_point():
+            for a, c in zip(averaged, current, strict=True):
+                a.copy_(c)
+            return
+        n = n.to(averaged[0].dtype)
+        step = 1 - torch.clamp((1 + n) / (10 + n), max=decay)
+        for a, c in zip(averaged, current, strict=True):
+            a.lerp_(c, step)
+
+    return update
 
 
 def autocast(device: torch.device, precision: str) -> AbstractContextManager:
@@ -193,6 +215,7 @@ def fit(
     test_every: int = 1,
     val_every: int = 1,
     on_epoch: Callable[[dict[str, float]], bool | None] | None = None,
+    ema: float | None = None,
 ) -> History:
     """Train for ``epochs`` full passes; evaluate test (and validation) after every epoch.
 
@@ -209,6 +232,10 @@ def fit(
 
     ``channels_last`` stores activations NHWC, which makes CPU max-pooling and small convs
     several times faster than the default NCHW layout.
+
+    With ``ema`` (a decay, e.g. 0.999; 0 or None: none) an exponential moving average of the
+    weights, and of the BatchNorm statistics with them, is updated after every step; it is what
+    every evaluation judges, and at the end it replaces the trained weights in ``model``.
     """
     device = data.train_x.device
     layout = torch.channels_last if channels_last else torch.contiguous_format
@@ -224,6 +251,10 @@ def fit(
     scheduler = instantiate("sched", sched_cfg, optimizer, steps_per_epoch=steps, epochs=epochs)
     per_batch = not isinstance(scheduler, ReduceLROnPlateau)
     g = torch.Generator(device=device).manual_seed(seed)
+    averaged = None  # with ``ema``: the moving average of the weights, evaluated and kept
+    if ema:  # 0 or None: none
+        averaged = AveragedModel(model, multi_avg_fn=ema_update(ema), use_buffers=True)
+    judged = model if averaged is None else averaged.module
     history = History()
     progress = sys.stderr.isatty()
 
@@ -250,6 +281,8 @@ def fit(
                 if grad_clip:
                     nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 optimizer.step()
+                if averaged is not None:
+                    averaged.update_parameters(model)
                 if per_batch:
                     scheduler.step()
             loss_sum += loss.detach()
@@ -272,12 +305,12 @@ def fit(
             history.diverged = True
             break
         if test_every and epoch % test_every == 0 or epoch == epochs:
-            history.test = evaluate(model, data.test_x, data.test_y, precision)
+            history.test = evaluate(judged, data.test_x, data.test_y, precision)
             row |= {"test_loss": history.test.loss, "test_acc": history.test.acc}
         if data.val_x is not None and (
             not per_batch or val_every and epoch % val_every == 0 or epoch == epochs
         ):
-            history.val = evaluate(model, data.val_x, data.val_y, precision)
+            history.val = evaluate(judged, data.val_x, data.val_y, precision)
             row |= {"val_loss": history.val.loss, "val_acc": history.val.acc}
         if not per_batch:
             scheduler.step(row.get("val_loss", row["train_loss"]))
@@ -287,6 +320,8 @@ def fit(
             break
     last = history.rows[-1] if history.rows else None
     if last and not history.diverged and "test_acc" not in last:  # stopped between test epochs
-        history.test = evaluate(model, data.test_x, data.test_y, precision)
+        history.test = evaluate(judged, data.test_x, data.test_y, precision)
         last |= {"test_loss": history.test.loss, "test_acc": history.test.acc}
+    if averaged is not None:  # the averaged weights are the run's model from here on
+        model.load_state_dict(averaged.module.state_dict())
     return history

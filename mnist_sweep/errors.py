@@ -21,6 +21,15 @@ class DivergedError(UserError):
     """Training stopped because its loss became NaN or infinite; the run's files say so."""
 
 
+class ClaimError(UserError):
+    """The run or sweep folder is held by another live process."""
+
+
+class WriteError(UserError, OSError):
+    """A file could not be written (a full disk, a read-only or over-quota filesystem, lost
+    permission); the message names the file, the error and what to do."""
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGINT (Ctrl-C) or SIGTERM arrived: the run stops, keeping what it finished."""
 

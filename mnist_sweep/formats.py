@@ -28,6 +28,18 @@ def num(value: Any) -> str:
     return DASH if missing(value) else f"{round(value):,}"
 
 
+def si(value: Any) -> str:
+    """A large count with three significant digits and an SI prefix: 1.22e12 → '1.22 T'."""
+    if missing(value):
+        return DASH
+    value = float(f"{value:.3g}")  # 999,999 reads as 1.00 M, not 1000 k
+    for exponent, prefix in ((12, "T"), (9, "G"), (6, "M"), (3, "k")):
+        if abs(value) >= 10**exponent:
+            scaled = value / 10**exponent
+            return f"{scaled:.{max(0, 2 - int(math.log10(abs(scaled))))}f}\u00a0{prefix}"
+    return f"{round(value):,}"
+
+
 def secs(value: Any) -> str:
     """A duration for people: '8.4 s', '3 min 05 s', '1 h 02 min'."""
     if missing(value):
@@ -45,3 +57,12 @@ def seed_list(seeds: list[int]) -> str:
     if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
         return f"{seeds[0]}–{seeds[-1]}"
     return ", ".join(map(str, seeds))
+
+
+def size(value: Any) -> str:
+    """A file size in bytes, in kB or MB (1,000s): 47940 → '47.9 kB'."""
+    if missing(value):
+        return DASH
+    if value >= 1e6:
+        return f"{value / 1e6:.2f}\u00a0MB"
+    return f"{value / 1e3:.1f}\u00a0kB"

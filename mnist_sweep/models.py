@@ -25,6 +25,12 @@ def _modules(layer: Layer) -> list[nn.Module]:
     if kind == "conv":
         c, w, k, pad, bias = args
         return [nn.Conv2d(c, w, k, padding=pad, bias=bias)]
+    if kind == "separable":
+        c, w, k, pad, bias = args
+        return [
+            nn.Conv2d(c, c, k, padding=pad, groups=c, bias=False),
+            nn.Conv2d(c, w, 1, bias=bias),
+        ]
     if kind == "batchnorm":
         w, after_relu = args
         pair = [nn.BatchNorm2d(w), nn.ReLU(inplace=True)]

@@ -48,7 +48,8 @@ LEVELS = {
 FINISHED = ("target", "below")  # levels of runs that trained to their last epoch
 
 # Fields a search may return as objectives (``search.objectives``); never a test-set number.
-OBJECTIVES = ("val_acc", "val_loss", "params", "macs", "train_seconds")
+# Time to target (``target_epoch``, ``target_seconds``) is read off the test set: never one.
+OBJECTIVES = ("val_acc", "val_loss", "params", "macs", "train_macs", "train_seconds")
 
 DEFAULT_BUDGET_FILE = CONF / "budget" / "default.yaml"
 
@@ -56,12 +57,13 @@ DEFAULT_BUDGET_FILE = CONF / "budget" / "default.yaml"
 @dataclass(frozen=True)
 class Budget:
     """What a run is held to: a run reaches the target with at least ``target_acc`` final-epoch
-    test accuracy, at most ``max_params`` parameters and at most ``max_epochs`` epochs (None: no
-    limit)."""
+    test accuracy, at most ``max_params`` parameters, at most ``max_epochs`` epochs and at most
+    ``max_macs`` multiply-adds per image (None: no limit)."""
 
     max_params: int | None
     max_epochs: int | None
     target_acc: float
+    max_macs: int | None = None
 
     @classmethod
     def of(cls, node: Any) -> Budget:
@@ -75,8 +77,8 @@ class Budget:
             values[f.name] = value if ok else getattr(DEFAULT_BUDGET, f.name)
         return cls(**values)
 
-    def check(self, params: int, epochs: int) -> None:
-        """Raise BudgetError, before anything trains, for a run over either limit."""
+    def check(self, params: int, epochs: int, macs: int | None = None) -> None:
+        """Raise BudgetError, before anything trains, for a run over any limit."""
         if self.max_params is not None and params > self.max_params:
             raise BudgetError(
                 f"refused before training: the model has {params:,} trainable parameters, over "
@@ -87,19 +89,26 @@ class Budget:
                 f"refused before training: trainer.epochs={epochs} is over "
                 f"budget.max_epochs={self.max_epochs}."
             )
+        if self.max_macs is not None and macs is not None and macs > self.max_macs:
+            raise BudgetError(
+                f"refused before training: the model takes {macs:,} multiply-adds per image, "
+                f"over budget.max_macs={self.max_macs:,.0f}; shrink model.widths or kernels, pool "
+                "earlier, or raise the budget."
+            )
 
-    def reached(self, test_acc: Any, params: Any, epochs: Any) -> bool:
+    def reached(self, test_acc: Any, params: Any, epochs: Any, macs: Any = None) -> bool:
         return (
             is_number(test_acc)
             and test_acc >= self.target_acc
             and (self.max_params is None or is_number(params) and params <= self.max_params)
             and (self.max_epochs is None or is_number(epochs) and epochs <= self.max_epochs)
+            and (self.max_macs is None or not is_number(macs) or macs <= self.max_macs)
         )
 
 
 def _default_budget() -> Budget:
     node = yaml.safe_load(DEFAULT_BUDGET_FILE.read_text())
-    return Budget(node["max_params"], node["max_epochs"], node["target_acc"])
+    return Budget(node["max_params"], node["max_epochs"], node["target_acc"], node.get("max_macs"))
 
 
 DEFAULT_BUDGET = _default_budget()
@@ -119,7 +128,7 @@ class RunRecord:
     trial: int | None = None
     budget: dict[str, Any] | None = None  # the Budget this run is judged by
     params: int | None = None
-    macs: int | None = None
+    macs: int | None = None  # multiply-adds of one image's forward pass
     epochs: int | None = None  # epochs asked for
     epochs_run: int | None = None  # epochs trained (fewer when diverged or pruned)
     seed: int | None = None
@@ -136,6 +145,9 @@ class RunRecord:
     val_loss: float | None = None
     train_seconds: float | None = None
     images_per_sec: float | None = None
+    train_macs: int | None = None  # multiply-adds of training: 3 × macs × images trained
+    target_epoch: int | None = None  # the first epoch with test accuracy ≥ budget.target_acc
+    target_seconds: float | None = None  # training seconds up to the end of target_epoch
     wall_seconds: float | None = None
     torch: str | None = None
     cpu: str | None = None
@@ -186,7 +198,8 @@ class RunRecord:
             return "unreadable"
         if self.status == COMPLETED:
             b = budget or Budget.of(self.budget)
-            return "target" if b.reached(self.test_acc, self.params, self.epochs) else "below"
+            reached = b.reached(self.test_acc, self.params, self.epochs, self.macs)
+            return "target" if reached else "below"
         return self.status if self.status in LEVELS else "unreadable"
 
     def objective(self) -> float | None:

@@ -22,10 +22,12 @@ import json
 import sqlite3
 import sys
 import time
+import warnings
 from contextlib import suppress
 from pathlib import Path
 
 import optuna
+from optuna.exceptions import ExperimentalWarning
 from optuna.storages import (
     BaseStorage,
     JournalStorage,
@@ -45,6 +47,7 @@ CONNECT_TIMEOUT = 5  # seconds to reach a database server before giving up
 POSTGRES_EXTRA = "pip install -e '.[postgres]'"
 REPAIR = "python -m mnist_sweep.storage repair"
 REPAIRED = ".repaired"  # what a repaired journal's name adds before its suffix
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
 TORN_RECHECK_SECONDS = 0.5  # a writer may be appending a record: its tail is looked at twice
 
 
@@ -92,21 +95,9 @@ def open_storage(url: str, heartbeat_interval: int | None = None) -> BaseStorage
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         else:
             engine_kwargs = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
-        heartbeat = {}
-        if heartbeat_interval:
-            heartbeat = {
-                "heartbeat_interval": heartbeat_interval,
-                "grace_period": 2 * heartbeat_interval,
-                "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=1),
-            }
-        for attempt in range(1, ATTEMPTS):
-            try:
-                return RDBStorage(rdb, engine_kwargs=engine_kwargs, **heartbeat)
-            except DBAPIError as exc:
-                if "password" in str(exc) or "could not" in str(exc):
-                    raise  # a wrong password or an unreachable host does not get better
-                time.sleep(attempt)
-        return RDBStorage(rdb, engine_kwargs=engine_kwargs, **heartbeat)
+        with warnings.catch_warnings():  # Optuna calls heartbeats experimental: nothing to do
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            return _rdb_storage(rdb, engine_kwargs, heartbeat_interval)
     except ConfigError:
         raise
     except Exception as exc:  # any way a storage can fail: syntax, driver, network, disk
@@ -118,6 +109,26 @@ def open_storage(url: str, heartbeat_interval: int | None = None) -> BaseStorage
             "journal:///shared/path/study.log (a shared filesystem, no server) or an RDB URL such "
             f"as postgresql://user:password@host/db (its driver installed: {POSTGRES_EXTRA})."
         ) from exc
+
+
+def _rdb_storage(rdb: str, engine_kwargs: dict, heartbeat_interval: int | None) -> RDBStorage:
+    """An RDB storage, with heartbeats when ``heartbeat_interval`` is set; a server that is
+    busy starting is tried again."""
+    heartbeat = {}
+    if heartbeat_interval:
+        heartbeat = {
+            "heartbeat_interval": heartbeat_interval,
+            "grace_period": 2 * heartbeat_interval,
+            "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=1),
+        }
+    for attempt in range(1, ATTEMPTS):
+        try:
+            return RDBStorage(rdb, engine_kwargs=engine_kwargs, **heartbeat)
+        except DBAPIError as exc:
+            if "password" in str(exc) or "could not" in str(exc):
+                raise  # a wrong password or an unreachable host does not get better
+            time.sleep(attempt)
+    return RDBStorage(rdb, engine_kwargs=engine_kwargs, **heartbeat)
 
 
 class StudyError(UserError):
@@ -222,9 +233,24 @@ def check_journal(path: Path) -> None:
 def repair_journal(path: Path) -> Path:
     """Copy the records of a torn journal file that read back, up to its first torn one, into
     a new file beside it (``NAME.repaired.log``); the original stays as it is. Returns the new
-    file; raises ConfigError when there is nothing to repair or the new file exists."""
+    file; raises ConfigError, writing nothing, for a file that is not a journal (a SQLite study,
+    anything else), one with nothing to repair or nothing to recover, or when the new file
+    exists."""
     if not path.is_file():
         raise ConfigError(f"{path} is not a file; give the journal file of a study.")
+    with path.open("rb") as f:
+        head = f.read(len(SQLITE_HEADER))
+    if head == SQLITE_HEADER:
+        check_sqlite(path)  # a damaged one is named, with SQLite's own recovery
+        raise ConfigError(
+            f"{path} is a SQLite study file, not a journal, and SQLite reads it whole: it needs "
+            f"no repair; use it as it is (hydra.sweeper.storage=sqlite:///{path})."
+        )
+    if not _is_journal(path):
+        raise ConfigError(
+            f"{path} is not an Optuna journal file (its first line is not a journal record); "
+            "give the .log file that hydra.sweeper.storage=journal://… writes."
+        )
     if _first_torn_record(path) is None:
         raise ConfigError(f"{path} has no torn record; it needs no repair.")
     target = path.with_name(f"{path.stem}{REPAIRED}{path.suffix}")
@@ -233,8 +259,24 @@ def repair_journal(path: Path) -> Path:
     records = []
     with suppress(ValueError):  # Optuna's reader: every complete record, then the torn one
         records.extend(JournalFileBackend(str(path)).read_logs(0))
+    if not records:
+        raise ConfigError(
+            f"{path} has no complete journal record to recover (its first record is torn); "
+            "nothing was written."
+        )
     write_atomic(target, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
     return target
+
+
+def _is_journal(path: Path) -> bool:
+    """Whether the file's first line is (or begins, when torn) an Optuna journal record."""
+    with path.open("rb") as f:
+        first = f.readline()
+    try:
+        record = json.loads(first)
+    except ValueError:
+        return first.startswith(b'{"op_code"')  # a first record cut short
+    return isinstance(record, dict) and "op_code" in record
 
 
 def check_sqlite(path: Path) -> None:

@@ -99,21 +99,24 @@ def run_module(
     )
 
 
+def start(command: list[str], cwd: Path, stderr: int = subprocess.PIPE) -> subprocess.Popen:
+    """``python -m mnist_sweep COMMAND`` started in ``cwd`` with the shared MNIST folder, its
+    output captured as text (``stderr=subprocess.STDOUT``: both in one stream)."""
+    env = {**os.environ, "MNIST_SWEEP_DATA": str(DATA_ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "mnist_sweep", *command],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+    )
+
+
 def run_together(command: list[str], cwd: Path, n: int = 2) -> list[str]:
     """Start ``python -m mnist_sweep COMMAND`` ``n`` times at once; all must succeed. Returns
     their outputs."""
-    env = {**os.environ, "MNIST_SWEEP_DATA": str(DATA_ROOT)}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "mnist_sweep", *command],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(n)
-    ]
+    procs = [start(command, cwd, stderr=subprocess.STDOUT) for _ in range(n)]
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0] * n, "\n".join(o[-2000:] for o in outputs)
     return outputs

@@ -106,6 +106,31 @@ def test_clicking_a_column_header_reorders_the_rows(browser, sweep_dir):
     assert browser.errors() == []
 
 
+def test_the_cost_columns_read_as_counts_and_seconds_and_sort(browser, tmp_path):
+    jobs = {
+        0: {"train_macs": 1_224_000_000_000, "target_epoch": 5, "target_seconds": 48.25},
+        1: {"train_macs": 2_000_000_000_000, "target_epoch": 3, "target_seconds": 30.5},
+        2: {"train_macs": 350_000_000_000},  # never reached the target
+    }
+    jobs = {n: job | {"test_acc": 0.995, "overrides": [f"a={n}"]} for n, job in jobs.items()}
+    sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", jobs)
+    report.write_leaderboard(sweep_dir, run_reports=False)
+    browser.open(sweep_dir / artifacts.LEADERBOARD)
+    keys = browser.js("[...document.querySelectorAll('#leaderboard th')].map(th => th.dataset.key)")
+    macs, target = keys.index("train_macs"), keys.index("target_seconds")
+    assert column(browser, macs) == ["1.22\u00a0T", "2.00\u00a0T", "350\u00a0G"]
+    assert column(browser, target) == ["48.2\u00a0s @5", "30.5\u00a0s @3", "—"]
+    browser.click(f"#leaderboard th:nth-child({target + 1})")  # ascending; no value last
+    assert column(browser, 1) == ["2", "1", "3"]
+    browser.click(f"#leaderboard th:nth-child({macs + 1})")
+    assert column(browser, 1) == ["3", "1", "2"]
+    browser.click("#leaderboard tbody tr:nth-child(1) input")  # compare two runs
+    browser.click("#leaderboard tbody tr:nth-child(2) input")
+    compared = browser.js("document.querySelector('#compare-table').textContent")
+    assert "train MACs1.22\u00a0T350\u00a0G" in compared and "to target48.2\u00a0s—" in compared
+    assert browser.errors() == []
+
+
 def test_run_report_renders_with_no_console_errors_and_every_section(browser, sweep_dir):
     browser.open(sweep_dir / "0" / artifacts.RUN_REPORT)
     assert browser.errors() == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -89,13 +90,36 @@ def test_trials_names_which_trials_are_confirmed_and_a_second_confirmation_keeps
         (["STUDY", "--study", "nope"], "holds no study 'nope'"),
         (["STUDY", "--seeds", "0", "9"], "overlap the seeds the search trained with ([0])"),
         (["STUDY", "--seeds", "5", "5"], "each once"),
+        (["STUDY", "--seeds", "-1"], "--seeds=-1 is not allowed"),
+        (["STUDY", "--seeds", "7", "--set", "trainer.epochs=0"], "trainer.epochs=0 is not allowed"),
+        (["STUDY", "--seeds", "7", "--set", "nosuch.key=1"], "cannot be composed"),
     ],
 )
-def test_bad_confirm_input_gets_one_line(study_dir, mnist_root, args, message):
+def test_bad_confirm_input_gets_one_line_and_writes_nothing(study_dir, mnist_root, args, message):
     url = f"sqlite:///{study_dir}/studies/widths.db"
+    attrs = (
+        optuna.load_study(study_name="widths", storage=url).user_attrs if "STUDY" in args else {}
+    )
+    sweeps = sorted(study_dir.glob("multirun/*/*"))
     done = confirm(study_dir, mnist_root, *[url if a == "STUDY" else a for a in args])
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+    assert len([line for line in done.stderr.splitlines() if "error" in line]) == 1
+    assert sorted(study_dir.glob("multirun/*/*")) == sweeps  # no job started
+    if attrs:
+        assert optuna.load_study(study_name="widths", storage=url).user_attrs == attrs
+
+
+def test_a_confirmation_whose_jobs_fail_stores_nothing_and_exits_non_zero(study_dir, mnist_root):
+    url = f"sqlite:///{study_dir}/studies/widths.db"
+    before = optuna.load_study(study_name="widths", storage=url).user_attrs
+    too_many = f"device.threads={(os.cpu_count() or 1) + 1}"  # refused by each job, not before
+    small = [o for o in SMALL if not o.startswith("device.threads=")]
+    done = confirm(study_dir, mnist_root, url, "--seeds", "21", "22", "--set", *small, too_many)
+    assert done.returncode == 1, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: 2 of 2 confirmation jobs did not complete") and "seed 21" in last
+    assert optuna.load_study(study_name="widths", storage=url).user_attrs == before
 
 
 def test_a_study_with_no_completed_trial_is_refused(tmp_path, mnist_root):

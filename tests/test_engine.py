@@ -22,8 +22,11 @@ def tiny_splits(n: int = 256, val: bool = False) -> Splits:
     return Splits(x, y, x[:64], y[:64], *((x[:32], y[:32]) if val else (None, None)))
 
 
-def fit(sched: str, *, val: bool = False, epochs: int = 2, **kw) -> engine.History:
+def fit(
+    sched: str, *, val: bool = False, epochs: int = 2, model: ConvNet | None = None, **kw
+) -> engine.History:
     torch.manual_seed(0)
+    model = model or ConvNet(**TINY)
     sched_cfg = OmegaConf.load(CONF / "sched" / f"{sched}.yaml")
     if "max_lr" in sched_cfg:
         sched_cfg.max_lr = 0.05
@@ -39,7 +42,7 @@ def fit(sched: str, *, val: bool = False, epochs: int = 2, **kw) -> engine.Histo
         "channels_last": True,
         "seed": 0,
     } | kw
-    return engine.fit(ConvNet(**TINY), tiny_splits(val=val), **args)
+    return engine.fit(model, tiny_splits(val=val), **args)
 
 
 def test_auto_device_falls_back_to_an_available_one():
@@ -153,3 +156,21 @@ def test_val_every_zero_validates_only_after_the_last_epoch_unless_the_scheduler
     rows = fit("none", val=True, epochs=3, val_every=0).rows
     assert ["val_acc" in r for r in rows] == [False, False, True]
     assert all("val_acc" in r for r in fit("plateau", val=True, epochs=2, val_every=0).rows)
+
+
+def test_the_moving_average_of_the_weights_is_what_is_evaluated_and_kept():
+    plain = fit("none")
+
+    def drift(**kw: object) -> tuple[float, engine.History]:
+        """How far training moves the kept weights from where they started."""
+        torch.manual_seed(0)
+        model = ConvNet(**TINY)
+        start = {k: v.clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+        history = fit("none", model=model, epochs=4, **kw)
+        now = model.state_dict()
+        return max(float((now[k] - v).abs().max()) for k, v in start.items()), history
+
+    trained, _ = drift()
+    averaged, slow = drift(ema=0.999)  # the average lags far behind the trained weights
+    assert averaged < trained  # the kept weights are the lagging average, not the trained ones
+    assert slow.test.loss != plain.test.loss  # and they are what the test set judged

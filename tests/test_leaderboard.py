@@ -21,8 +21,8 @@ from mnist_sweep import artifacts, models, report
 from mnist_sweep.record import LEVELS
 from mnist_sweep.report import board
 from mnist_sweep.report.__main__ import main
-from mnist_sweep.report.collect import read_config, read_curve
 from mnist_sweep.report.pages import json_script
+from mnist_sweep.report.run_files import read_config, read_curve
 from mnist_sweep.report.run_page import PARALLEL_REPORTS_FROM, write_run_reports
 from tests.helpers.pages import external_references, page_data, tables
 from tests.helpers.runs import SEED_NET, SEED_NET_PARAMS, fake_run, sweep
@@ -133,6 +133,56 @@ def test_header_names_the_run_count_best_run_and_smallest_model_on_target(tmp_pa
     smallest = html.split('id="summary-smallest"')[1].split("</div>\n  <div")[0]
     assert f"{small_params:,}" in smallest and "run #2" in smallest
     assert '<div class="v">3</div>' in html.split('id="summary-runs"')[1]
+
+
+def test_training_cost_and_time_to_target_are_columns_a_card_and_report_rows(tmp_path):
+    jobs = {
+        0: {
+            "test_acc": 0.9950,
+            "train_macs": 1_224_000_000_000,
+            "target_epoch": 5,
+            "target_seconds": 48.25,
+            "overrides": ["a=0"],
+        },
+        1: {
+            "test_acc": 0.9945,
+            "train_macs": 2_000_000_000_000,
+            "target_epoch": 3,
+            "target_seconds": 30.5,
+            "overrides": ["a=1"],
+        },
+        2: {"test_acc": 0.9900, "train_macs": 350_000_000_000, "overrides": ["a=2"]},  # never
+    }
+    sweep_dir = sweep(tmp_path, "2026-01-02/03-04-05-000001", jobs)
+    page = report.write_leaderboard(sweep_dir)
+    html = page.read_text()
+
+    table = rows(sweep_dir)
+    assert [r["train_macs"] for r in table] == ["1224000000000", "2000000000000", "350000000000"]
+    assert [r["target_epoch"] for r in table] == ["5", "3", ""]
+    assert [r["target_seconds"] for r in table] == ["48.25", "30.5", ""]
+    header = tables(html)["leaderboard"][0]
+    assert header[header.index("epochs") + 1 : header.index("epochs") + 3] == [
+        "train MACs",
+        "to target",
+    ]
+    data = page_data(page)["rows"]
+    assert data["train_macs"] == [1_224_000_000_000, 2_000_000_000_000, 350_000_000_000]
+    assert data["target_epoch"] == [5, 3, None] and data["target_seconds"] == [48.2, 30.5, None]
+    fastest = html.split('id="summary-fastest"')[1].split("</div>\n  <div")[0]
+    assert "30.5\u00a0s" in fastest and "run #2" in fastest and "epoch 3" in fastest
+    assert "2.00\u00a0T multiply-adds" in fastest
+
+    def cells(job: int) -> list[str]:
+        text = (sweep_dir / str(job) / artifacts.RUN_REPORT).read_text()
+        return [
+            text.split(f'id="{key}">')[1].split("</tr>")[0] for key in ("train-macs", "to-target")
+        ]
+
+    macs, target = cells(0)
+    assert "1.22\u00a0T" in macs and "at epoch 5, after 48.2\u00a0s of training" in target
+    macs, target = cells(2)
+    assert "350\u00a0G" in macs and "at epoch" not in target and "not reached" in target
 
 
 def test_pareto_front_keeps_runs_no_other_beats_on_size_and_accuracy(tmp_path):

@@ -52,6 +52,7 @@ def random_family_members(n: int) -> list[dict]:
                 "dropout": rng.choice([0.0, 0.1]),
                 "head": rng.choice(["flatten", "gap"]),
                 "conv_bias": rng.random() < 0.5,
+                "separable": [rng.random() < 0.3 for _ in range(sum(blocks))],
             }
         )
     return members
@@ -65,9 +66,10 @@ def test_count_from_config_equals_built_model_across_random_family_members():
 def test_architecture_table_lists_the_layers_in_the_order_the_model_runs_them():
     kinds = {"Conv2d": "conv", "BatchNorm2d": "batchnorm", "MaxPool2d": "maxpool"}
     for cfg in random_family_members(40):
-        rows = [
+        rows = [  # a separable conv row builds two convs: depthwise, pointwise
             r.name.split()[0].rstrip("0123456789")
             for r in architecture.layers(architecture.parse(cfg))
+            for _ in range(2 if "separable" in r.name else 1)
         ]
         built = [
             kinds[type(m).__name__]
@@ -115,6 +117,8 @@ def test_multiply_adds_count_convs_at_their_resolution():
         ({"pool_before_bn": "yes"}, "true or false per block"),
         ({"head": "mlp"}, "model.head='mlp'"),
         ({"depth": 3}, "unknown key"),
+        ({"separable": [True, False]}, "one value per block, one per conv"),
+        ({"separable": ["yes", False, False]}, "model.separable=['yes', False, False"),
     ],
 )
 def test_invalid_architectures_are_refused_before_building(change, message):
@@ -169,3 +173,23 @@ def test_bad_padding_lists_and_flags_are_refused_by_name(change, message):
     with pytest.raises(ConfigError) as err:
         models.count_params({**preset("seed_net"), **change})
     assert message in str(err.value)
+
+
+def test_a_separable_conv_is_a_depthwise_then_a_pointwise_conv_counted_from_the_config():
+    dense = {"widths": [8, 16], "blocks": [1, 1], "kernels": 3, "head": "gap"}
+    per_block = dense | {"separable": [False, True]}
+    per_conv = dense | {"separable": [False, True]}  # one conv per block: the same
+    conv = [r for r in architecture.layers(architecture.parse(per_block)) if "separable" in r.name]
+    assert [r.params for r in conv] == [8 * 9 + 8 * 16 + 16]  # depthwise (no bias), pointwise
+    assert conv[0].macs == (8 * 9 + 8 * 16) * 14 * 14
+    model = models.ConvNet(**per_conv)
+    assert models.count_params(per_block) == models.trainable_params(model)
+    assert models.count_params(per_block) < models.count_params(dense)
+    depthwise = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+    assert [(m.in_channels, m.groups, m.bias) for m in depthwise] == [(8, 8, None)]
+
+
+def test_separable_given_once_per_block_reaches_every_conv_of_the_block():
+    cfg = {"widths": [8, 8, 16, 16], "blocks": [2, 2], "separable": [False, True]}
+    assert architecture.parse(cfg).separable == (False, False, True, True)
+    assert architecture.parse(cfg | {"separable": True}).separable == (True,) * 4

@@ -9,6 +9,7 @@ from dataclasses import asdict
 import pytest
 
 from mnist_sweep import artifacts
+from mnist_sweep.errors import BudgetError
 from mnist_sweep.record import (
     COMPLETED,
     DEFAULT_BUDGET,
@@ -52,6 +53,23 @@ def test_reading_drops_values_of_the_wrong_type_names_them_and_keeps_unknown_key
 
 def test_the_default_budget_comes_from_the_budget_config_group():
     assert Budget(max_params=20_000, max_epochs=20, target_acc=0.994) == DEFAULT_BUDGET
+    assert DEFAULT_BUDGET.max_macs is None  # no limit on multiply-adds unless asked
+
+
+def test_a_model_over_the_multiply_add_budget_is_refused_and_never_judged_on_target():
+    limits = {"max_params": 20_000, "max_epochs": 20, "target_acc": 0.99}
+    budget = Budget.of(limits | {"max_macs": 1e6})  # as budget.max_macs=1e6 reads: a float
+    budget.check(15_000, 7, 999_999)
+    budget.check(15_000, 7)  # a caller that counts no multiply-adds: nothing to hold
+    with pytest.raises(BudgetError) as refused:
+        budget.check(15_000, 7, 1_000_001)
+    assert "1,000,001 multiply-adds per image" in str(refused.value)
+    assert "budget.max_macs=1,000,000;" in str(refused.value)
+    done = {"status": COMPLETED, "test_acc": 0.995, "params": 15_000, "epochs": 7}
+    judged = done | {"budget": asdict(budget)}
+    assert RunRecord.from_dict(judged | {"macs": 999_999}).level() == "target"
+    assert RunRecord.from_dict(judged | {"macs": 1_000_001}).level() == "below"
+    assert Budget.of({"max_macs": "lots"}).max_macs is None  # a broken value: the default's
 
 
 def test_a_run_is_judged_by_its_own_budget():

@@ -15,6 +15,7 @@ import yaml
 from mnist_sweep import models
 from mnist_sweep.data import load_splits
 from mnist_sweep.engine import evaluate
+from mnist_sweep.run import time_to_target
 from tests.conftest import QUICK
 
 
@@ -67,6 +68,12 @@ def test_one_epoch_run_on_a_slice_writes_every_artifact(cli, tmp_path, mnist_roo
     assert len(rows) == 1
     assert {"train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"} <= set(rows[0])
     assert float(rows[0]["test_acc"]) == metrics["test_acc"]
+    # the cost of training: 8 batches of 128 images, forward and backward (3 × per image)
+    assert metrics["macs"] == models.macs(composed["model"])
+    assert metrics["train_macs"] == 3 * metrics["macs"] * 1024
+    # 1,024 images for one epoch stay below 99.4 %: no epoch reached the target
+    assert metrics["test_acc"] < 0.994
+    assert metrics["target_epoch"] is None and metrics["target_seconds"] is None
 
     summary = re.search(
         r"done: test accuracy ([\d.]+)%.*?([\d,]+) parameters, ([\d.]+) s",
@@ -107,6 +114,38 @@ def test_model_over_budget_is_refused_before_training(cli, tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "over_budget" and metrics["params"] > 20_000
     assert not (run / "model.pt").exists() and not (run / "history.csv").exists()
+
+
+def test_a_model_over_the_multiply_add_budget_is_refused_before_training(cli, tmp_path):
+    done = cli(*QUICK, "budget.max_macs=500000")  # the default model takes 972,160 per image
+    assert done.returncode == 2
+    assert "Traceback" not in done.stdout + done.stderr
+    out = (done.stdout + done.stderr).splitlines()
+    (line,) = [x for x in out if "refused before training" in x]  # one line says why
+    assert "972,160 multiply-adds per image" in line
+    assert "budget.max_macs=500,000" in line
+    (run,) = run_dirs(tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "over_budget" and metrics["macs"] == 972_160
+    assert metrics["budget"]["max_macs"] == 500_000 and metrics["train_macs"] is None
+    assert not (run / "model.pt").exists() and not (run / "history.csv").exists()
+
+
+def test_time_to_target_is_the_first_tested_epoch_at_the_target_and_its_training_seconds():
+    def rows(*accs: float | None) -> list[dict[str, float]]:
+        return [
+            {"epoch": e, "seconds": 1.5} | ({} if a is None else {"test_acc": a})
+            for e, a in enumerate(accs, start=1)
+        ]
+
+    assert time_to_target(rows(0.98, 0.993, 0.994, 0.996), 0.994) == (3, 4.5)
+    assert time_to_target(rows(0.995), 0.994) == (1, 1.5)
+    assert time_to_target(rows(0.98, 0.99), 0.994) == (None, None)  # never
+    assert time_to_target(rows(0.98, 0.99, 0.996, 0.99), 0.994) == (3, 4.5)  # once is enough
+    # epoch 2 was not tested (trainer.test_every=3): the first epoch at 99.4 % is not known
+    assert time_to_target(rows(0.98, None, 0.995), 0.994) == (None, None)
+    assert time_to_target(rows(0.995, None, 0.995), 0.994) == (1, 1.5)
+    assert time_to_target([], 0.994) == (None, None)
 
 
 def test_more_epochs_than_the_budget_allows_are_refused(cli, tmp_path):
@@ -204,6 +243,17 @@ def test_a_run_records_the_budget_it_is_judged_by(cli, tmp_path):
     assert done.returncode == 0, done.stderr
     (run,) = run_dirs(tmp_path)
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["budget"] == {"max_params": 20_000, "max_epochs": 30, "target_acc": 0.1}
+    assert metrics["budget"] == {
+        "max_params": 20_000,
+        "max_epochs": 30,
+        "target_acc": 0.1,
+        "max_macs": None,
+    }
     assert metrics["test_acc"] > 0.1
+    # reached in its first (and only) epoch, after that epoch's training seconds
+    (row,) = csv.DictReader((run / "history.csv").open())
+    assert metrics["target_epoch"] == 1
+    assert metrics["target_seconds"] == round(float(row["seconds"]), 3) > 0
+    report = (run / "report.html").read_text()
+    assert "at epoch 1, after" in report.split('id="to-target"')[1].split("</tr>")[0]
     assert "target achieved</span>" in (run / "report.html").read_text()

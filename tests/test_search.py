@@ -10,16 +10,31 @@ from pathlib import Path
 
 import optuna
 import pytest
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from optuna.samplers import RandomSampler
 from optuna.trial import TrialState
 
+from mnist_sweep import models
+from mnist_sweep.config import validate
 from mnist_sweep.errors import ConfigError
+from mnist_sweep.record import OBJECTIVES
+from mnist_sweep.search.proposals import MAX_MACS_CONSTRAINT, MAX_PARAMS_CONSTRAINT
 from mnist_sweep.search.sampling import PerTrialSeed
 from mnist_sweep.search.schema import SearchSweeperConf
 from mnist_sweep.search.settings import Settings
 from mnist_sweep.search.space import lowest, parse_space
-from tests.conftest import QUICK, run_together
+from tests.conftest import (
+    CONF,
+    QUICK,
+    SLICE,
+    as_overrides,
+    compose_search,
+    random_points,
+    run_together,
+    search_space,
+    trial_metrics,
+)
 
 # a search small enough for a test: 1,024 training images, 1,000 validation images, one epoch
 SEARCH = ["-m", "hparams_search=widths", *QUICK, "data.val_size=1000"]
@@ -90,6 +105,7 @@ def test_search_records_its_trials_and_a_second_run_within_its_timeout_adds_new_
 ):
     done = cli(*SEARCH, "hydra.sweeper.n_trials=2")
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "Warning" not in done.stderr  # no library warning a user cannot act on
     first = load(tmp_path).trials
     assert [t.state for t in first] == [TrialState.COMPLETE] * 2
     for t in first:
@@ -103,11 +119,15 @@ def test_search_records_its_trials_and_a_second_run_within_its_timeout_adds_new_
     assert results.best_trial == best.number and results.best_value == best.value
     command = shlex.split(results.rerun)
     assert command[:3] == ["python", "-m", "mnist_sweep"] and "-m" not in command[3:]
+    assert not [a for a in command if a.startswith(("hparams_search", "search."))]
     rerun = make_cfg(*command[3:])
     w1, w2, w3, w4 = (best.params[k] for k in WIDTHS)
     assert OmegaConf.to_container(rerun.model, resolve=True)["widths"] == [w1, w2, w2, w3, w3, w4]
     assert rerun.data.val_size == 0 and rerun.data.train_subset is None
     assert rerun.trainer.epochs == make_cfg().trainer.epochs  # the default recipe's length
+    # and it runs as printed (on a slice here, appended: the printed one trains for minutes)
+    again = cli(*command[3:], "data.train_subset=1024", "trainer.batch_size=64", "trainer.epochs=1")
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
 
     # a time limit: the first trial starts within it, none after it (a trial outlasts a second)
     again = cli(*SEARCH, "hydra.sweeper.n_trials=4", "hydra.sweeper.timeout=1")
@@ -156,6 +176,74 @@ def test_pareto_search_maximises_accuracy_minimises_parameters_and_lists_the_fro
     assert all("data.val_size=0" in s.rerun for s in results.solutions)
 
 
+def test_fastest_search_trades_validation_accuracy_against_training_compute(cli, tmp_path):
+    # a slice; the searched epochs and batch sizes fixed small, and a multiply-add budget that
+    # the sampler's first proposals often exceed
+    budget = 600_000
+    slice_ = [o for o in SLICE if not o.startswith("data.train_subset=")]
+    done = cli(
+        "-m",
+        "hparams_search=fastest",
+        *slice_,
+        "data.train_subset=320",
+        f"budget.max_macs={budget}",
+        "hydra.sweeper.n_trials=3",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    study = load(tmp_path, "fastest")
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    trained = study.get_trials(states=[TrialState.COMPLETE])
+    refused = study.get_trials(states=[TrialState.PRUNED])
+    assert len(trained) == 3 and refused
+    for t in trained:  # the objectives are what the run recorded: never a test-set number
+        metrics = trial_metrics(t)
+        assert t.values == [metrics["val_acc"], metrics["train_macs"]]
+        assert metrics["train_macs"] == 3 * metrics["macs"] * 320  # 5 batches of 64, one epoch
+        assert metrics["macs"] <= budget and t.constraints[MAX_MACS_CONSTRAINT] <= 0
+    for t in refused:  # over budget.max_macs (or max_params): counted, never trained
+        over_macs = t.constraints[MAX_MACS_CONSTRAINT] > 0
+        assert over_macs or t.constraints[MAX_PARAMS_CONSTRAINT] > 0
+        assert "run_dir" not in t.user_attrs
+    reasons = [t.user_attrs["refused"] for t in refused]
+    assert any(f"over budget.max_macs={budget:,};" in r for r in reasons)
+    (sweep_dir,) = sweep_dirs(tmp_path)
+    assert sorted(p.name for p in sweep_dir.glob("[0-9]*")) == ["0", "1", "2"]
+    results = OmegaConf.load(sweep_dir / "optimization_results.yaml")
+    assert sorted(s.trial for s in results.solutions) == sorted(t.number for t in study.best_trials)
+    for solution in results.solutions:  # a re-run keeps the epochs and batch size it cost
+        assert "trainer.epochs=1" in solution.rerun and "trainer.batch_size=64" in solution.rerun
+    page = (sweep_dir / "leaderboard.html").read_text()
+    assert 'id="cost-front"' in page and "accuracy&ndash;compute front" in page
+
+
+def test_fastest_space_starts_at_the_default_model_and_its_low_corner_is_its_cheapest():
+    def table(plain: dict) -> list[dict]:
+        return [layer.as_row() for layer in models.architecture(plain["model"])]
+
+    start = validate(compose_search("fastest"))
+    with initialize_config_dir(config_dir=str(CONF)):
+        default = validate(compose("config"))
+    assert table(start) == table(default)  # 14,654 parameters, 972,160 multiply-adds per image
+    assert start["aug"] == default["aug"] and start["optim"] == default["optim"]
+    cheapest = validate(compose_search("fastest", *as_overrides(lowest(search_space("fastest")))))
+    floor = models.macs(cheapest["model"])
+    for point in random_points("fastest", 20):  # every point a valid model of the family
+        plain = validate(compose_search("fastest", *as_overrides(point)))
+        assert models.macs(plain["model"]) >= floor
+        assert 3 <= plain["trainer"]["epochs"] <= 8 and 64 <= plain["trainer"]["batch_size"] <= 512
+
+
+def test_time_to_target_is_never_a_search_objective():
+    assert not {"target_epoch", "target_seconds"} & set(OBJECTIVES)
+    chosen = {"direction": ["maximize", "minimize"], "objectives": ["val_acc", "target_seconds"]}
+    nop = {"_target_": "optuna.pruners.NopPruner"}
+    raw = vars(SearchSweeperConf()) | {"fidelity": None, "n_trials": 1, "pruner": nop} | chosen
+    Settings.of(raw | {"objectives": ["val_acc", "train_macs"]}, "none")  # what fastest uses
+    with pytest.raises(ConfigError) as refused:
+        Settings.of(raw, "none")
+    assert "never a search objective" in str(refused.value)
+
+
 def test_joblib_runs_a_batch_of_two_trials_at_once_sharing_the_cores(cli, tmp_path):
     args = [a for a in SEARCH if not a.startswith("device.threads")]
     done = cli(*args, "hydra/launcher=joblib", "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=2")
@@ -182,6 +270,7 @@ def test_two_processes_sharing_one_study_both_complete(mnist_root, tmp_path):
     [
         ("search.w1=range(16,4)", "is empty or inverted"),
         ("budget.max_params=2000", "no model in this search space fits budget.max_params=2,000"),
+        ("budget.max_macs=100000", "no model in this search space fits budget.max_macs=100,000"),
         ("hydra.sweeper.storage=postgresql://nobody@127.0.0.1:9/optuna", "could not be opened"),
         ("data.val_size=0", "never on the test set"),
     ],

@@ -12,11 +12,14 @@ import statistics
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 from optuna.distributions import IntDistribution
 
 from mnist_sweep import artifacts, report, storage
+from mnist_sweep.report import study_charts
 from mnist_sweep.report.__main__ import main
+from mnist_sweep.report.study import cost_points
 from tests.helpers.pages import page_data, tables
 from tests.helpers.runs import fake_run
 from tests.helpers.studies import SPACE, STAMP, make_study
@@ -178,3 +181,23 @@ def test_trials_with_one_validation_point_each_get_no_learning_curves_chart(tmp_
     html = page.read_text()
     assert 'id="curves"' not in html and "Learning curves of every trial" not in html
     assert 'id="history"' in html and 'id="parcoords"' in html  # the rest of the study view
+
+
+def test_the_accuracy_compute_front_takes_each_trial_run_that_trained_to_its_end():
+    table = pd.DataFrame(
+        {
+            "trial": [0, 1, 2, 3, None],
+            "level": ["below", "target", "pruned", "below", "below"],
+            "val_acc": [0.99, 0.995, 0.98, None, 0.99],
+            "train_macs": [2e12, 3e12, 1e12, 1e12, 1e12],
+        }
+    )
+    points = cost_points(table)  # not pruned 2, not 3 without a value, not a run of no trial
+    assert points.to_dict("list") == {
+        "trial": [0, 1],
+        "val_acc": [0.99, 0.995],
+        "train_macs": [2e12, 3e12],
+    }
+    assert study_charts.cost_front(points).startswith("data:image/svg+xml;base64,")
+    assert study_charts.cost_front(cost_points(table.iloc[2:4])) == ""  # nothing to draw
+    assert cost_points(table.drop(columns="train_macs")).empty  # runs from before the field

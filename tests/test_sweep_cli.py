@@ -77,6 +77,21 @@ def test_glob_and_range_sweeps_started_together_keep_their_own_dirs_and_leaderbo
     assert [r["run"] for r in everything] == [str(n) for n in range(1, 13)]
 
 
+def test_a_sweep_over_the_multiply_add_budget_trains_nothing_and_says_so_in_one_line(cli, tmp_path):
+    # 8 wide at 28x28 takes 972,160 multiply-adds per image, 4 wide fewer than 700,000
+    done = cli("-m", "model.widths=[8,16,20,20,20,16],[4,16,20,20,20,16]", "budget.max_macs=1")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stdout + done.stderr
+    (line,) = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert "no job of this sweep trained to its end (2 over budget)" in line
+    (sweep_dir,) = sweep_dirs(tmp_path)
+    rows = leaderboard(sweep_dir)
+    assert [r["status"] for r in rows] == ["over budget", "over budget"]
+    assert all("over budget.max_macs=1;" in r["detail"] for r in rows)
+    assert "972,160 multiply-adds per image" in rows[0]["detail"]
+    assert not list(sweep_dir.glob("*/history.csv")) and not list(sweep_dir.glob("*/model.pt"))
+
+
 def test_a_diverged_job_gets_its_own_level_and_the_sweep_goes_on(cli, tmp_path):
     done = cli("-m", "optim.lr=1e6,0.05", *TINY)
     assert done.returncode == 0, done.stderr

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +35,7 @@ from mnist_sweep.report.front import (
     DEFAULT_BOUNDS,
     DEFAULT_MIN_SEEDS,
     FRONT_TABLE,
+    front_runs,
     parse_bounds,
     whole_number,
     write_front,
@@ -73,17 +75,31 @@ def front_main(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--out", type=Path, help="folder for the pages (default: the folder holding every RUN_DIR)"
     )
+    parser.add_argument(
+        "--export",
+        action="store_true",
+        help="first export the runs of the recipes the front shows to ONNX fp32 and int8, "
+        "checked (python -m mnist_sweep.export; needs the [export] extra); the front then shows "
+        "their int8 accuracy and size",
+    )
     args = parser.parse_args(argv)
+    exported = 0
     try:
         bounds = parse_bounds(args.bounds)
         min_seeds = whole_number("--min-seeds", args.min_seeds, 1)
+        if args.export:  # its own process: the report imports no training module
+            runs = front_runs(args.run_dirs, bounds, min_seeds)
+            command = [sys.executable, "-m", "mnist_sweep.export", *map(str, runs)]
+            exported = subprocess.run(command).returncode if runs else 0
+            if exported not in (0, 1):  # the export said why, in one line
+                return 2
         page, table = write_front(args.run_dirs, bounds, min_seeds, args.out)
     except (UserError, OSError) as exc:  # no runs, a bad bound, an unwritable folder
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(table)
     print(f"wrote {page} and {page.with_name(FRONT_TABLE)}")
-    return 0
+    return exported
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,8 +32,13 @@ CSV_COLUMNS = {
     "best_epoch": "best_epoch",
     "val_acc": "val_acc",
     "epochs": "epochs",
+    "train_macs": "train_macs",
+    "target_epoch": "target_epoch",
+    "target_seconds": "target_seconds",
     "wall_seconds": "wall_seconds",
     "machine": "machine",
+    "int8_acc": "int8_test_acc",
+    "int8_bytes": "int8_bytes",
     "changes": "key_changes",
     "seed": "seed",
     "job_num": "job_num",
@@ -42,7 +47,17 @@ CSV_COLUMNS = {
     "pareto": "pareto_front",
 }
 BOOKKEEPING_KEYS = ("search.study", "search.trial")  # differ in every trial: not a difference
-CSV_INTEGERS = ("params", "best_epoch", "epochs", "seed", "job_num", "trial")
+CSV_INTEGERS = (
+    "params",
+    "best_epoch",
+    "epochs",
+    "train_macs",
+    "target_epoch",
+    "int8_bytes",
+    "seed",
+    "job_num",
+    "trial",
+)
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as a formula
@@ -91,17 +106,21 @@ def rows(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary(table: pd.DataFrame) -> dict[str, Any]:
-    """Above the table: how many runs, by status, the best run and the smallest on target."""
+    """Above the table: how many runs, by status, the best run, the smallest on target and the
+    finished run that reached the target accuracy in the fewest training seconds."""
     done = table[table["level"].isin(FINISHED)].dropna(subset=["test_acc"])
     reached = table[table["level"] == "target"]
     best = done.sort_values(["test_acc", "params"], ascending=[False, True]).head(1)
     smallest = reached.sort_values(["params", "test_acc"], ascending=[True, False]).head(1)
+    timed = done.dropna(subset=["target_seconds"])
+    fastest = timed.sort_values(["target_seconds", "train_macs"], na_position="last").head(1)
     counts = Counter(table["level"])
     return {
         "n": len(table),
         "counts": [(level, counts[level]) for level in LEVELS if counts[level]],
         "best": best.to_dict("records")[0] if len(best) else None,
         "smallest": smallest.to_dict("records")[0] if len(smallest) else None,
+        "fastest": fastest.to_dict("records")[0] if len(fastest) else None,
     }
 
 
@@ -170,8 +189,14 @@ def page_data(
             "val_acc": _column(table["val_acc"], 6),
             "epochs": _column(table["epochs"]),
             "epochs_run": _column(table["epochs_run"]),
+            "train_macs": _column(table["train_macs"]),
+            "target_epoch": _column(table["target_epoch"]),
+            "target_seconds": _column(table["target_seconds"], 1),
             "wall_seconds": _column(table["wall_seconds"], 1),
             "machine": table["machine"].tolist(),
+            "int8_acc": _column(table["int8_acc"], 6),
+            "int8_bytes": _column(table["int8_bytes"]),
+            "export_problem": (table["export_status"] == "problem").tolist(),
             "level": table["level"].tolist(),
             "detail": table["detail"].tolist(),
             "changes": [c if isinstance(c, list) else None for c in table["key_changes"]],

@@ -55,15 +55,20 @@ STYLE = {
 }
 
 
-def _svg(fig: Figure) -> str:
+def svg(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="svg", metadata={"Date": None})
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _target_line(ax: Axes, target_acc: float) -> None:
+def target_line(ax: Axes, target_acc: float) -> None:
     label = f"target {100 * target_acc:g} %"
     ax.axhline(100 * target_acc, color=COLORS["target"], lw=0.9, ls=":", label=label)
+
+
+def staircase(ax: Axes, x: pd.Series, y: pd.Series, label: str) -> None:
+    """A front drawn as steps: from each point on it, flat until the next one."""
+    ax.plot(x, y, drawstyle="steps-post", color="#24292f", lw=1, zorder=1, label=label)
 
 
 def is_line(values: object) -> bool:
@@ -109,13 +114,13 @@ def curves(history: pd.DataFrame, target_acc: float) -> str:
                 marker = "o" if len(history) <= 30 or len(x) == 1 else None
                 ax.plot(x, y, color=color, marker=marker, ms=3, label=label)
             if title == "accuracy (%)":
-                _target_line(ax, target_acc)
+                target_line(ax, target_acc)
                 ax.legend(loc="lower right")
             ax.set_title(title, loc="left", fontsize=10)
             ax.set_xlabel("epoch")
             ax.set_xlim(epoch.min() - 0.5, epoch.max() + 0.5)
             ax.xaxis.get_major_locator().set_params(integer=True)
-        return _svg(fig)
+        return svg(fig)
 
 
 def _colors(levels: pd.Series) -> list[str]:
@@ -132,15 +137,7 @@ def pareto(df: pd.DataFrame, budget: int, target_acc: float) -> str:
         fig = Figure(figsize=(6.2, 3.6), layout="constrained")
         ax = fig.subplots()
         front = done[done["pareto"].astype(bool)].sort_values("params")
-        ax.plot(
-            front["params"],
-            100 * front["test_acc"],
-            drawstyle="steps-post",
-            color="#24292f",
-            lw=1,
-            zorder=1,
-            label="Pareto front",
-        )
+        staircase(ax, front["params"], 100 * front["test_acc"], "Pareto front")
         ax.scatter(
             front["params"], 100 * front["test_acc"], s=90, facecolors="none", edgecolors="#24292f"
         )
@@ -162,14 +159,14 @@ def pareto(df: pd.DataFrame, budget: int, target_acc: float) -> str:
                     fontsize=7,
                     color="#57606a",
                 )
-        _target_line(ax, target_acc)
+        target_line(ax, target_acc)
         ax.axvline(budget, color=COLORS["over_budget"], lw=0.9, ls="--", label=f"budget {budget:,}")
         ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
         ax.margins(x=0.08, y=0.1)
         ax.set_xlabel("trainable parameters")
         ax.set_ylabel("final test accuracy (%)")
         fig.legend(loc="outside lower center", ncols=3, fontsize=8)
-        return _svg(fig)
+        return svg(fig)
 
 
 def journey(df: pd.DataFrame, target_acc: float) -> str:
@@ -201,19 +198,19 @@ def journey(df: pd.DataFrame, target_acc: float) -> str:
             zorder=2,
             rasterized=len(scored) > RASTER_FROM,
         )
-        _target_line(ax, target_acc)
+        target_line(ax, target_acc)
         unscored = df[df["test_acc"].isna()]
         if len(unscored):
-            _bottom_marks(ax, unscored["run"], _colors(unscored["level"]), "no accuracy", 30)
+            bottom_marks(ax, unscored["run"], _colors(unscored["level"]), "no accuracy", 30)
         ax.set_xlim(0.5, len(df) + 0.5)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel("run # (launch order)")
         ax.set_ylabel("final test accuracy (%)")
         fig.legend(loc="outside lower center", ncols=3, fontsize=8)
-        return _svg(fig)
+        return svg(fig)
 
 
-def _bottom_marks(
+def bottom_marks(
     ax: Axes, x: pd.Series, colors: list[str], label: str, size: int, rasterized: bool = False
 ) -> None:
     """An x along the bottom of the plot for each entry that has no value to place."""
@@ -227,92 +224,6 @@ def _bottom_marks(
         rasterized=rasterized,
         label=label,
     )
-
-
-def history(trials: pd.DataFrame, objective: str, direction: str) -> str:
-    """A study's objective by trial number with the best so far (an accuracy in %); pruned
-    trials at the last value they reported, refused and failed ones marked along the bottom.
-    Empty when no trial has a value."""
-    if not trials["value"].notna().any():
-        return ""
-    percent = "acc" in objective and trials["value"].dropna().between(0, 1).all()
-    trials = trials.assign(value=trials["value"] * (100 if percent else 1))
-    with rc_context(STYLE):
-        fig = Figure(figsize=(6.2, 3.6), layout="constrained")
-        ax = fig.subplots()
-        many = len(trials) > RASTER_FROM
-        done = trials[trials["kind"].eq("complete") & trials["value"].notna()]
-        if len(done):
-            best = done["value"].cummax() if direction == "maximize" else done["value"].cummin()
-            ax.plot(
-                done["number"],
-                best,
-                drawstyle="steps-post",
-                color="#24292f",
-                lw=1,
-                label="best so far",
-            )
-        for kind, color in TRIAL_COLORS.items():
-            some = trials[trials["kind"].eq(kind)]
-            shown = some[some["value"].notna()]
-            if len(shown):
-                ax.scatter(
-                    shown["number"],
-                    shown["value"],
-                    s=22,
-                    color=color,
-                    zorder=2,
-                    marker="o" if kind == "complete" else "v",
-                    label=kind,
-                    rasterized=many,
-                )
-            unvalued = some[some["value"].isna()]
-            if len(unvalued):
-                label = f"{kind} (no value)"
-                _bottom_marks(ax, unvalued["number"], [color] * len(unvalued), label, 26, many)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.set_xlabel("trial")
-        ax.set_ylabel(f"{objective} (%)" if percent else objective)
-        fig.legend(loc="outside lower center", ncols=4, fontsize=8)
-        return _svg(fig)
-
-
-def seed_front(trials: pd.DataFrame, objective: str, direction: str) -> str:
-    """Objective against parameter count, mean ± std over each trial's seed repeats, with the
-    Pareto front of the means (no other trial both smaller and better on average). Empty when
-    no trial has both."""
-    rep = trials[trials["n_seeds"].gt(1) & trials["params_count"].notna()]
-    if rep.empty:
-        return ""
-    with rc_context(STYLE):
-        fig = Figure(figsize=(6.2, 3.6), layout="constrained")
-        ax = fig.subplots()
-        ax.errorbar(
-            rep["params_count"],
-            rep["seed_mean"],
-            yerr=rep["seed_std"],
-            fmt="o",
-            ms=4,
-            color=TRIAL_COLORS["complete"],
-            ecolor="#8c959f",
-            elinewidth=1,
-            capsize=2,
-            label="trial: mean ± std",
-        )
-        sign = 1 if direction == "maximize" else -1
-        best, front = -np.inf, []
-        for _, row in rep.sort_values(["params_count", "seed_mean"]).iterrows():
-            if sign * row["seed_mean"] > best:
-                best = sign * row["seed_mean"]
-                front.append((row["params_count"], row["seed_mean"]))
-        if front:
-            xs, ys = zip(*front, strict=True)
-            ax.plot(xs, ys, drawstyle="steps-post", color="#24292f", lw=1, label="Pareto front")
-        ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
-        ax.set_xlabel("trainable parameters")
-        ax.set_ylabel(f"{objective} over seeds")
-        fig.legend(loc="outside lower center", ncols=2, fontsize=8)
-        return _svg(fig)
 
 
 def size_front(
@@ -336,7 +247,7 @@ def size_front(
                    facecolors="none", edgecolors="#24292f", label="best under a bound")  # fmt: skip
         for bound in bounds:
             ax.axvline(bound, color="#afb8c1", lw=0.8, ls="--")
-        _target_line(ax, target_acc)
+        target_line(ax, target_acc)
         ax.set_xscale("log")
         ax.set_xticks(list(bounds))
         ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
@@ -344,7 +255,7 @@ def size_front(
         ax.set_xlabel("trainable parameters (log scale)")
         ax.set_ylabel("final test accuracy (%)")
         fig.legend(loc="outside lower center", ncols=4, fontsize=8)
-        return _svg(fig)
+        return svg(fig)
 
 
 def digit(image: np.ndarray) -> str:

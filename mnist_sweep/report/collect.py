@@ -1,4 +1,5 @@
-"""Read what runs left on disk into one pandas table: find, read, order and compare runs.
+"""What runs left on disk as one pandas table: find, read (``run_files``), order and compare
+runs, re-reading only runs whose files changed.
 
 Nothing here trusts a file: a run with an unreadable ``metrics.json``, no ``history.csv`` or
 foreign files beside its own still becomes a row, with a level and a line that says what is wrong.
@@ -6,35 +7,26 @@ foreign files beside its own still becomes a row, with a level and a line that s
 
 from __future__ import annotations
 
-import csv
-import math
 import os
 import re
-import reprlib
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
-from omegaconf import OmegaConf
 
 from mnist_sweep import artifacts
 from mnist_sweep.errors import UserError
-from mnist_sweep.record import FINISHED, LEVELS, NUMERIC, RUNNING, Budget, RunRecord
+from mnist_sweep.record import FINISHED, NUMERIC
+from mnist_sweep.report.run_files import EXPORT_COLUMNS, in_sweep, read_curve, read_run
 
 SEED_OVERRIDE = re.compile(r"^\+{0,2}trainer\.seed=")
 # overrides the Optuna sweeper adds to tag a job with its study and trial: not a change
 _BOOKKEEPING = re.compile(r"^\+{0,2}search\.(study|trial)=")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME = re.compile(r"(\d{2})-(\d{2})-(\d{2})(?:-(\d+))?")
-_REFERENCE = re.compile(r"\$\{([A-Za-z_][\w.]*)\}")
-_ENV = re.compile(r"\$\{oc\.env:([A-Za-z_]\w*)(?:,([\w./ -]*))?\}")  # ${oc.env:NAME,default}
-CURVE_COLUMNS = ("val_acc", "test_acc")  # a run's learning curve: the first one its history has
 PARALLEL_FROM = 1000  # runs per worker process below which reading in one process is quicker
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class NoRunsError(UserError):
@@ -61,143 +53,9 @@ def find_runs(path: Path) -> list[Path]:
     return runs
 
 
-def read_config(run_dir: Path) -> dict[str, Any] | None:
-    """The run's composed config (.hydra/config.yaml), resolved where it can be; else None."""
-    try:
-        text = (run_dir / artifacts.CONFIG).read_text()
-        plain = yaml.load(text, Loader=_Loader)
-    except Exception:  # missing, unreadable or not YAML: the page says "no config"
-        return None
-    if not isinstance(plain, dict):
-        return None
-    if "${" not in text:
-        return plain
-    try:
-        return _resolve_references(plain, plain)
-    except _NotSimple:
-        pass
-    try:
-        cfg = OmegaConf.create(plain)
-        resolved = OmegaConf.to_container(cfg, resolve=True)
-    except Exception:  # an interpolation that only resolves inside the run, e.g. ${hydra:...}
-        return plain
-    return resolved if isinstance(resolved, dict) else None
-
-
-class _NotSimple(Exception):
-    """An interpolation other than a whole-value ``${a.b}`` reference or a plain
-    ``${oc.env:NAME,default}``: OmegaConf resolves it."""
-
-
-def _resolve_references(node: Any, root: dict[str, Any], depth: int = 0) -> Any:
-    """``node`` with every whole-value ``${a.b}`` replaced by that node of ``root`` and every
-    ``${oc.env:NAME,default}`` by the variable or its default: what OmegaConf does for these, at
-    a fraction of its cost (reading 10,000 runs)."""
-    if depth > 32:
-        raise _NotSimple
-    if isinstance(node, dict):
-        return {k: _resolve_references(v, root, depth) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_resolve_references(v, root, depth) for v in node]
-    if not isinstance(node, str) or "${" not in node:
-        return node
-    env = _ENV.fullmatch(node)
-    if env:
-        name, default = env.groups()
-        if name not in os.environ and default is None:
-            raise _NotSimple  # OmegaConf's error: the config keeps its text
-        return os.environ.get(name, (default or "").strip())
-    match = _REFERENCE.fullmatch(node)
-    if not match:
-        raise _NotSimple
-    target: Any = root
-    for part in match.group(1).split("."):
-        if not isinstance(target, dict) or part not in target:
-            raise _NotSimple
-        target = target[part]
-    return _resolve_references(target, root, depth + 1)
-
-
-def run_budget(record: RunRecord, config: dict[str, Any] | None) -> Budget:
-    """The budget the run was held to: as recorded, else its config's, else the default."""
-    if record.budget is not None:
-        return Budget.of(record.budget)
-    return Budget.of((config or {}).get("budget"))
-
-
-def _hydra_overrides(run_dir: Path) -> list[str] | None:
-    try:
-        overrides = yaml.load((run_dir / artifacts.OVERRIDES).read_text(), Loader=_Loader)
-    except Exception:
-        return None
-    return [str(o) for o in overrides] if isinstance(overrides, list) else None
-
-
-def read_run(run_dir: Path) -> dict[str, Any]:
-    """One run's record as a dict plus what the reports derive: level, detail, budget and
-    overrides."""
-    config = read_config(run_dir)
-    detail = ""
-    try:
-        record = RunRecord.read(run_dir)
-    except FileNotFoundError:
-        record, detail = RunRecord(status=RUNNING), f"no {artifacts.METRICS} yet"
-    except (OSError, ValueError, RecursionError) as exc:  # truncated or garbled, bad encoding
-        record, detail = RunRecord(status="unreadable"), f"{artifacts.METRICS} is unreadable: {exc}"
-    fields = asdict(record)
-    run = {k: v for k, v in fields.items() if v is not None and k not in ("extra", "budget")}
-    if not isinstance(run.get("overrides"), list):
-        run["overrides"] = _hydra_overrides(run_dir)
-    if "job_num" not in run and run_dir.name.isdigit() and _in_sweep(run_dir):
-        run["job_num"] = int(run_dir.name)  # Hydra names a job's directory by its number
-    budget = run_budget(record, config)
-    level = record.level(budget)
-    if record.rejected():
-        bad = ", ".join(f"{k}={reprlib.repr(record.extra[k])}" for k in record.rejected())
-        detail = f"{artifacts.METRICS} holds a value no run can have: {bad}"
-    elif record.error:
-        detail = (record.error.strip().splitlines() or [""])[0]
-    elif level == "unreadable" and not detail:
-        detail = f"unknown status {record.status!r} in {artifacts.METRICS}"
-    return run | {
-        "run_dir": run_dir,
-        "config": config,
-        "budget": budget.max_params,
-        "target_acc": budget.target_acc,
-        "max_epochs": budget.max_epochs,
-        "level": level,
-        "label": LEVELS[level],
-        "detail": detail,
-        "machine": machine_label(record),
-    }
-
-
-def machine_label(record: RunRecord) -> str:
-    """Where a run trained, for a leaderboard cell: the precision used, then the GPU, or the CPU
-    and torch's kernel capability ("bf16 · AMD EPYC 9B14 · AVX512"); empty when not recorded."""
-    where = record.gpu or " · ".join(p for p in (record.cpu, record.cpu_capability) if p)
-    return " · ".join(p for p in (record.precision_used, where) if p)
-
-
-def read_history(run_dir: Path) -> pd.DataFrame | None:
-    """history.csv as a table with an ``epoch`` column, or None when missing or unreadable."""
-    try:
-        history = pd.read_csv(run_dir / artifacts.HISTORY)
-    except Exception:  # missing, empty or garbled: the page says there is no history
-        return None
-    if "epoch" not in history:
-        return None
-    history = history.apply(pd.to_numeric, errors="coerce").dropna(subset=["epoch"])
-    return history if len(history) else None
-
-
-def _in_sweep(run_dir: Path) -> bool:
-    return (run_dir.parent / artifacts.MULTIRUN).exists()
-
-
 def _sweep_dir(run: dict[str, Any]) -> Path:
     run_dir: Path = run["run_dir"]
-    return run_dir.parent if "job_num" in run or _in_sweep(run_dir) else run_dir
+    return run_dir.parent if "job_num" in run or in_sweep(run_dir) else run_dir
 
 
 def _dir_time(sweep: Path) -> str | None:
@@ -236,29 +94,6 @@ def pareto_front(df: pd.DataFrame) -> pd.Series:
     return front
 
 
-def read_curve(run_dir: Path) -> list[float | None] | None:
-    """Validation accuracy per epoch from history.csv (test accuracy when the run held out no
-    validation set); None when there is no readable history."""
-    try:
-        with (run_dir / artifacts.HISTORY).open(newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, ValueError, csv.Error):
-        return None
-    column = next(
-        (c for c in CURVE_COLUMNS if any(r.get(c) not in (None, "") for r in rows)), None
-    )  # test accuracy may be measured every few epochs only (trainer.test_every): gaps stay
-    if column is None:
-        return None
-    curve = []
-    for row in rows:
-        try:
-            value = float(row[column])
-        except (TypeError, ValueError):
-            value = None
-        curve.append(value if value is not None and math.isfinite(value) else None)
-    return curve
-
-
 def flat_config(config: Any, prefix: str = "") -> dict[str, Any] | None:
     """A config as ``{"a.b": value}`` (lists stay whole values); None for a run without one."""
     if not isinstance(config, dict):
@@ -289,7 +124,8 @@ def _read(run_dir: Path) -> dict[str, Any]:
 # each run's row as last read by this process, with the signature of the files it came from: a
 # live leaderboard rewritten at every job end re-reads only the runs whose files changed
 _ROWS: dict[Path, tuple[tuple, dict[str, Any]]] = {}
-_CHANGING = (artifacts.METRICS, artifacts.HISTORY)  # rewritten while a run trains and at its end
+# rewritten while a run trains and at its end, and by an export
+_CHANGING = (artifacts.METRICS, artifacts.HISTORY, artifacts.EXPORT)
 # written by Hydra when a job starts: once present, a change comes with a new metrics.json
 _WRITTEN_ONCE = (artifacts.CONFIG, artifacts.OVERRIDES, f"../{artifacts.MULTIRUN}")
 
@@ -342,8 +178,10 @@ def collect(path: Path, run_dirs: list[Path] | None = None) -> pd.DataFrame:
     ``path``), in launch order, with ``run`` numbered from 1."""
     runs = _read_all(find_runs(path) if run_dirs is None else run_dirs)
     df = pd.DataFrame(runs)
-    for col in NUMERIC:
+    for col in (*NUMERIC, *EXPORT_COLUMNS):
         df[col] = pd.to_numeric(df[col], errors="coerce") if col in df else np.nan
+    if "export_status" not in df:
+        df["export_status"] = None
     sweeps = [_sweep_dir(r) for r in runs]
     df["sweep"] = [s.as_posix() for s in sweeps]
     df["started_at"] = [

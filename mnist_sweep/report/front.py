@@ -11,6 +11,7 @@ table) show them.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from mnist_sweep import artifacts, checks
-from mnist_sweep.formats import DASH, missing, num, pct, seed_list
+from mnist_sweep.formats import DASH, missing, num, pct, seed_list, size
 from mnist_sweep.record import DEFAULT_BUDGET, FINISHED
 from mnist_sweep.report import charts
 from mnist_sweep.report.collect import collect, find_runs, recipe_key
@@ -44,9 +45,14 @@ HEADINGS = {
     "origin": "from",
     "sweep": "sweep folder",
 }
+# where a recipe's runs were exported (python -m mnist_sweep.export): its int8 file's figures
+EXPORT_HEADINGS = {"int8": "int8 test accuracy, mean", "int8_size": "int8 size"}
 RECIPE_COLUMNS = ("origin", "sweeps", "params", "epochs", "seeds", "n", "mean", "std", "worst",
-                  "worst_seed", "train_seconds")  # fmt: skip
-NUMBERS = ("bound", "params", "epochs", "accuracy", "worst", "train")  # right-aligned columns
+                  "worst_seed", "train_seconds", "int8_acc", "int8_n", "int8_bytes",
+                  "run_dirs")  # fmt: skip
+NUMBERS = ("bound", "params", "epochs", "accuracy", "worst", "train", "int8", "int8_size")
+
+log = logging.getLogger(__name__)
 
 
 def whole_number(option: str, text: Any, lowest: int) -> int:
@@ -90,6 +96,7 @@ def recipes(df: pd.DataFrame) -> pd.DataFrame:
     (over seeds) and worst seed, parameters, epochs, median training seconds, origin, sweeps. A
     seed run twice counts once, with its latest run."""
     runs = confirmed_runs(df)
+    runs = runs.assign(**{c: float("nan") for c in ("int8_acc", "int8_bytes") if c not in runs})
     rows = []
     for _, group in runs.groupby(runs["overrides"].map(recipe_key), sort=False):
         group = group.drop_duplicates("seed", keep="last").sort_values("seed")
@@ -107,6 +114,10 @@ def recipes(df: pd.DataFrame) -> pd.DataFrame:
                 "worst": worst["test_acc"],
                 "worst_seed": int(worst["seed"]),
                 "train_seconds": group["train_seconds"].median(),
+                "int8_acc": group["int8_acc"].mean(),  # NaN where no seed's run was exported
+                "int8_n": int(group["int8_acc"].notna().sum()),
+                "int8_bytes": group["int8_bytes"].median(),
+                "run_dirs": group["run_dir"].tolist(),
             }
         )
     return pd.DataFrame(rows, columns=RECIPE_COLUMNS)
@@ -124,7 +135,10 @@ def pick(table: pd.DataFrame, bounds: Sequence[int], min_seeds: int) -> list[dic
 def cells(recipe: dict | None) -> dict[str, str]:
     """A recipe's cells as people read them (every one a dash for no recipe)."""
     if recipe is None:
-        return {key: DASH for key in HEADINGS if key != "bound"}
+        return {key: DASH for key in HEADINGS | EXPORT_HEADINGS if key != "bound"}
+    int8 = pct(recipe["int8_acc"], unit="")
+    if recipe["int8_n"] and recipe["int8_n"] < recipe["n"]:
+        int8 += f" ({recipe['int8_n']} of {recipe['n']} seeds)"
     spread = "" if missing(recipe["std"]) else f" ± {pct(recipe['std'], unit='')}"
     train = recipe["train_seconds"]
     return {
@@ -136,20 +150,33 @@ def cells(recipe: dict | None) -> dict[str, str]:
         "train": DASH if missing(train) else f"{train:.1f}",
         "origin": recipe["origin"],
         "sweep": ", ".join(recipe["sweeps"]),
+        "int8": int8,
+        "int8_size": size(recipe["int8_bytes"]),
     }
 
 
-def markdown(rows: list[dict[str, str]]) -> str:
+def headings(exported: bool) -> dict[str, str]:
+    """The front's columns: the int8 columns before the sweep folder where a model was
+    exported."""
+    if not exported:
+        return dict(HEADINGS)
+    keys = list(HEADINGS)
+    at = keys.index("origin")
+    order = [*keys[:at], *EXPORT_HEADINGS, *keys[at:]]
+    return {k: HEADINGS.get(k) or EXPORT_HEADINGS[k] for k in order}
+
+
+def markdown(rows: list[dict[str, str]], columns: dict[str, str] = HEADINGS) -> str:
     """The front as a Markdown table, one row per bound."""
     lines = [
-        "| " + " | ".join(HEADINGS.values()) + " |",
-        "|" + "|".join("---:" if key in NUMBERS else "---" for key in HEADINGS) + "|",
+        "| " + " | ".join(columns.values()) + " |",
+        "|" + "|".join("---:" if key in NUMBERS else "---" for key in columns) + "|",
     ]
     for row in rows:
         shown = {k: v.replace("|", "\\|") for k, v in row.items()}
         if shown["sweep"] != DASH:
             shown["sweep"] = ", ".join(f"`{s}`" for s in row["sweep"].split(", "))
-        lines.append("| " + " | ".join(shown[key] for key in HEADINGS) + " |")
+        lines.append("| " + " | ".join(shown[key] for key in columns) + " |")
     return "\n".join(lines)
 
 
@@ -162,6 +189,17 @@ def _run_dirs(paths: Sequence[Path]) -> tuple[Path, list[Path]]:
             found.setdefault(run_dir.resolve(), run_dir)
     base = Path(os.path.commonpath([p.resolve() for p in paths]))
     return base, list(found.values())
+
+
+def front_runs(
+    paths: Sequence[Path],
+    bounds: Sequence[int] = DEFAULT_BOUNDS,
+    min_seeds: int = DEFAULT_MIN_SEEDS,
+) -> list[Path]:
+    """The run folders of the recipes the front shows (each once): what ``--export`` exports."""
+    base, run_dirs = _run_dirs(paths)
+    chosen = pick(recipes(collect(base, run_dirs)), bounds, min_seeds)
+    return list(dict.fromkeys(d for r in chosen if r is not None for d in r["run_dirs"]))
 
 
 def write_front(
@@ -178,16 +216,26 @@ def write_front(
     chosen = pick(table, bounds, min_seeds)
     rows = [{"bound": num(b)} | cells(r) for b, r in zip(bounds, chosen, strict=True)]
     counted = table[table["n"] >= min_seeds]
+    short = table[table["n"] < min_seeds]
+    if len(short):  # said on the command line: these rows stand outside the front
+        log.warning(
+            "%d of %d recipes have fewer than %d seeds and stand outside the front: %s",
+            len(short),
+            len(table),
+            min_seeds,
+            "; ".join(f"{r['origin']} ({r['n']} seeds)" for r in short.to_dict("records")),
+        )
     targets = confirmed_runs(df)["target_acc"].mode()
     target_acc = float(targets.iloc[0]) if len(targets) else DEFAULT_BUDGET.target_acc
     best = pd.DataFrame([r for r in chosen if r is not None], columns=table.columns)
-    text = markdown(rows)
+    columns = headings(bool(table["int8_n"].any()))
+    text = markdown(rows, columns)
     out = out or base
     out.mkdir(parents=True, exist_ok=True)
     context = {
         "title": out.resolve().name,
         "sources": [str(p) for p in paths],
-        "headings": HEADINGS,
+        "headings": columns,
         "numbers": NUMBERS,
         "rows": rows,
         "recipes": [cells(r) | {"n": r["n"]} for r in table.to_dict("records")],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -67,6 +68,7 @@ def _leaderboard_context(
         "path": str(path.resolve()),
         "has_val": bool(table["val_acc"].notna().any()),
         "has_trial": bool(table["trial"].notna().any()),
+        "has_export": bool(table["int8_acc"].notna().any()),
         "has_curves": any(charts.is_line(curve) for curve in table["curve"]),
         "summary": board.summary(table),
         "groups": seed_groups(table).to_dict("records"),
@@ -152,6 +154,12 @@ def _beside(url: str) -> Path:
     return Path.cwd()
 
 
+def safe_name(name: str) -> str:
+    """A study's name as a file name: any other Optuna client may have named it ``../x``, so
+    only letters, digits, '_', '.' and '-' are kept (others become '_'), never a leading dot."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:100].lstrip(".") or "study"
+
+
 def write_study_page(
     url: str, name: str | None = None, out: Path | None = None, *, run_reports: bool = True
 ) -> Path:
@@ -171,7 +179,7 @@ def write_study_page(
     table = board.rows(collect(out, run_dirs))
     if run_reports:
         write_run_reports(list(table["run_dir"]))
-    html = out / f"{study.study_name}.html"
+    html = out / f"{safe_name(study.study_name)}.html"
     return _write_page(
         html, f"Study {study.study_name}", storage.hide_password(url), table, None, study
     )

@@ -10,7 +10,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from mnist_sweep import artifacts
-from mnist_sweep.formats import DASH, missing, num, pct, secs
+from mnist_sweep.formats import DASH, missing, num, pct, secs, si, size
 from mnist_sweep.record import LEVELS
 from mnist_sweep.report import charts
 
@@ -27,7 +27,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.filters |= {"pct": pct, "num": num, "secs": secs, "sortkey": sortkey}
+_env.filters |= {"pct": pct, "num": num, "secs": secs, "si": si, "size": size, "sortkey": sortkey}
 _env.tests["missing"] = missing
 _env.globals |= {
     "LEVELS": LEVELS,

@@ -17,10 +17,11 @@ import yaml
 from mnist_sweep import architecture, artifacts
 from mnist_sweep.artifacts import RUN_REPORT
 from mnist_sweep.checks import is_int
+from mnist_sweep.errors import WriteError
 from mnist_sweep.record import FINISHED
 from mnist_sweep.report import charts
-from mnist_sweep.report.collect import read_history, read_run
 from mnist_sweep.report.pages import render
+from mnist_sweep.report.run_files import read_history, read_run
 
 # Stale run reports per worker below which one process is quicker than starting workers.
 PARALLEL_REPORTS_FROM = 4
@@ -172,24 +173,28 @@ def run_ended(run_dir: Path) -> Path | None:
 
 
 def _stale(run_dir: Path) -> bool:
-    report, metrics = run_dir / RUN_REPORT, run_dir / artifacts.METRICS
+    report = run_dir / RUN_REPORT
     if not report.exists():
         return True
-    return metrics.exists() and metrics.stat().st_mtime > report.stat().st_mtime
+    written = report.stat().st_mtime
+    sources = (run_dir / artifacts.METRICS, run_dir / artifacts.EXPORT)
+    return any(path.exists() and path.stat().st_mtime > written for path in sources)
 
 
-def _try_run_report(run_dir: Path) -> str | None:
+def _try_run_report(run_dir: Path) -> Exception | None:
     """Write one run's report; why it failed, or None."""
     try:
         write_run_report(run_dir)
     except Exception as exc:  # one broken run must not stop the leaderboard
-        return f"{type(exc).__name__}: {exc}"
+        return exc
     return None
 
 
 def write_run_reports(run_dirs: list[Path], workers: int | None = None) -> int:
     """Write ``report.html`` into every run lacking a current one, with up to ``workers``
-    processes (default: one per core); returns how many were written."""
+    processes (default: one per core); returns how many were written. A report that cannot be
+    built is a warning; one that cannot be written (a full disk) raises its WriteError, so no
+    board is written that links pages missing from the disk."""
     stale = [d for d in run_dirs if _stale(d)]
     workers = min(workers or os.cpu_count() or 1, len(stale) // PARALLEL_REPORTS_FROM)
     if workers < 2:
@@ -200,6 +205,15 @@ def write_run_reports(run_dirs: list[Path], workers: int | None = None) -> int:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             problems = list(pool.map(_try_run_report, stale))
     for run_dir, problem in zip(stale, problems, strict=True):
-        if problem:
-            log.warning("%s not written for %s: %s", RUN_REPORT, run_dir, problem)
+        if problem and not isinstance(problem, WriteError):
+            log.warning(
+                "%s not written for %s: %s: %s",
+                RUN_REPORT,
+                run_dir,
+                type(problem).__name__,
+                problem,
+            )
+    unwritable = [p for p in problems if isinstance(p, WriteError)]
+    if unwritable:  # a full or read-only disk: no board that links pages it could not write
+        raise unwritable[0]
     return len(stale)

@@ -26,7 +26,8 @@ from sqlalchemy.engine import make_url
 
 from mnist_sweep import artifacts, storage, trial_attrs
 from mnist_sweep.checks import is_number
-from mnist_sweep.report import charts
+from mnist_sweep.record import FINISHED
+from mnist_sweep.report import study_charts
 from mnist_sweep.storage import StudyError, open_study
 
 # Optuna's PED-ANOVA needs only numpy (fANOVA and mean decrease impurity need scikit-learn): how
@@ -179,6 +180,17 @@ def rungs(trials: list[FrozenTrial]) -> list[dict[str, Any]]:
     return [found[r] for r in sorted(found)]
 
 
+def cost_points(table: pd.DataFrame) -> pd.DataFrame:
+    """The accuracy–compute front's points: every trial's run that trained to its end, with its
+    validation accuracy and the multiply-adds of its training (``trial``, ``val_acc``,
+    ``train_macs``)."""
+    columns = ["trial", "val_acc", "train_macs"]
+    if not len(table) or not set(columns) <= set(table.columns):
+        return pd.DataFrame(columns=columns)
+    done = table[table["level"].isin(FINISHED)].dropna(subset=columns)
+    return done[columns].reset_index(drop=True)
+
+
 def study_view(study: optuna.Study, table: pd.DataFrame, objective: str) -> dict[str, Any]:
     """What the page's study section shows, as plain data (JSON) plus the static charts.
 
@@ -223,10 +235,11 @@ def study_view(study: optuna.Study, table: pd.DataFrame, objective: str) -> dict
         "confirmed": confirmed(study),
         "rungs": rungs(trials),
         "evaluator": EVALUATOR,
-        "history_chart": charts.history(history, objective, study.directions[0].name.lower())
+        "history_chart": study_charts.history(history, objective, study.directions[0].name.lower())
         if len(history)
         else "",
-        "seeds_chart": charts.seed_front(history, objective, study.directions[0].name.lower())
+        "cost_chart": study_charts.cost_front(cost_points(table)),
+        "seeds_chart": study_charts.seed_front(history, objective, study.directions[0].name.lower())
         if len(history) and history["n_seeds"].gt(1).any()
         else "",
     }

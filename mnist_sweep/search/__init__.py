@@ -3,8 +3,9 @@
 ``hparams_search=...`` presets select ``hydra/sweeper=search`` (``sweeper.SearchSweeper``), a
 Hydra sweeper built on public APIs only: Hydra's override parser reads the sweep syntax, Optuna's
 ask/tell runs the study. Before a job is launched, every proposal is composed into its job config
-and checked against ``budget.max_params``; one over budget never trains (:mod:`.proposals`), and
-a new proposal takes its place until ``n_trials`` trials have trained. Beyond that:
+and checked against ``budget.max_params`` and ``budget.max_macs``; one over budget never trains
+(:mod:`.proposals`), and a new proposal takes its place until ``n_trials`` trials have trained.
+Beyond that:
 
 * the sampler draws trial ``n`` with seed ``seed + n`` (``sampling.PerTrialSeed``), so a resumed
   study, or a second process on a shared one, never replays earlier proposals;

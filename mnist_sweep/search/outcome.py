@@ -108,12 +108,65 @@ def recipe_overrides(
     return [f"{k}={as_override(OmegaConf.select(recipe, k))}" for k in keys]
 
 
-def rerun_command(trial: FrozenTrial, space: Space, recipe: list[str]) -> str:
-    """The plain run of a trial's model: its overrides, with the recipe's keys reset."""
+def rerun_command(
+    trial: FrozenTrial,
+    space: Space,
+    recipe: list[str],
+    context: HydraContext,
+    config: DictConfig,
+) -> str:
+    """A plain run that trains the trial's model, runnable as printed: no ``-m`` and no search
+    preset, so each value the trial's job had beyond the default config is spelt out (group
+    options, then keys), and the ``recipe`` keys take the default recipe's values."""
+    loader = context.config_loader
+    job = loader.load_sweep_config(config, space.overrides(trial.params))
+    plain = loader.load_configuration(config.hydra.job.config_name, [], RunMode.RUN)
+    defaults = plain.hydra.runtime.choices
+    groups = [  # the config groups Hydra names (a list group such as aug shows in the keys)
+        f"{group}={choice}"
+        for group, choice in job.hydra.runtime.choices.items()
+        if choice is not None
+        and choice != defaults.get(group)
+        and not group.startswith("hydra")
+        and group != "hparams_search"
+    ]
+    base = loader.load_configuration(config.hydra.job.config_name, [*groups, *recipe], RunMode.RUN)
     reset = {o.split("=", 1)[0] for o in recipe}
-    kept = [o for o in space.overrides({}) if o.split("=", 1)[0].lstrip("+~") not in reset]
-    chosen = [f"{k}={v}" for k, v in trial.params.items()]
-    return shlex.join(["python", "-m", "mnist_sweep", *kept, *chosen, *recipe])
+    ran, would = _leaves(job), _leaves(base)
+    keys = [
+        f"{'' if k in would else '+'}{k}={as_override(v)}"
+        for k, v in ran.items()
+        if k not in reset and would.get(k, _MISSING) != v
+    ]
+    keys += [f"~{k}" for k in would if k not in ran and k not in reset]
+    return shlex.join(["python", "-m", "mnist_sweep", *groups, *keys, *recipe])
+
+
+_MISSING = object()
+NOT_RERUN = ("hydra", "search")  # Hydra's own node; the search's bookkeeping and parameters
+
+
+def _leaves(cfg: DictConfig) -> dict[str, Any]:
+    """Every value of a config but Hydra's node and the search's, resolved, by its dotted key
+    (a list is one value)."""
+    node = {}
+    for key in cfg:  # each node resolved where it stands (some read Hydra's node)
+        if key not in NOT_RERUN:
+            value = cfg[key]
+            node[key] = (
+                OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+            )
+    out: dict[str, Any] = {}
+
+    def walk(value: Any, key: str) -> None:
+        if isinstance(value, dict) and value:
+            for k, v in value.items():
+                walk(v, f"{key}.{k}" if key else str(k))
+        else:
+            out[key] = value
+
+    walk(node, "")
+    return out
 
 
 def write_results(

@@ -1,10 +1,11 @@
 """Budget-aware proposals: every trial the sampler proposes is composed into its job config and
-checked against ``budget.max_params`` and ``budget.max_epochs`` before it may train.
+checked against ``budget.max_params``, ``budget.max_macs`` and ``budget.max_epochs`` before it may
+train.
 
 One over budget never trains: it is told to the study as PRUNED, with its parameter count as the
-``params`` user attribute and an Optuna constraint, so the sampler learns to avoid that region,
-and a new proposal takes its place. An invalid one is told as FAILED. Every trial is asked and
-told through the search's one ``StudyClient``.
+``params`` user attribute and an Optuna constraint per limit, so the sampler learns to avoid that
+region, and a new proposal takes its place. An invalid one is told as FAILED. Every trial is asked
+and told through the search's one ``StudyClient``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 # the Optuna constraint of every counted trial: its parameters over budget.max_params (a trial
 # with a value above 0 is infeasible)
 MAX_PARAMS_CONSTRAINT = "params_over_budget"
+# and its multiply-adds per image over budget.max_macs, set only when that limit is (a study
+# searched without it keeps the one constraint above)
+MAX_MACS_CONSTRAINT = "macs_over_budget"
 Compose = Callable[[list[str]], dict[str, Any]]  # job overrides → validated plain job config
 Proposal = tuple[Trial, list[str]]  # a trial and its job's overrides
 
@@ -42,23 +46,27 @@ def check_space(space: Space, compose: Compose, fidelity: Halving | None) -> int
             "data.val_size=0: a search is scored on a validation split held out of the "
             "training images, never on the test set; set data.val_size > 0 (e.g. 10000)."
         )
-    params = models.count_params(smallest["model"], smallest["allowed_targets"])
-    max_params = smallest["budget"]["max_params"]
-    if max_params is not None and params > max_params:
-        shown = " ".join(f"{k}={v}" for k, v in corner.items())
-        raise ConfigError(
-            f"no model in this search space fits budget.max_params={max_params:,}: "
-            f"even the smallest, at the low end of every range ({shown}), has {params:,} "
-            "trainable parameters. Lower the ranges in hydra.sweeper.params or raise the "
-            "budget."
-        )
+    table = models.architecture(smallest["model"], smallest["allowed_targets"])
+    params, macs = sum(x.params for x in table), sum(x.macs for x in table)
+    shown = " ".join(f"{k}={v}" for k, v in corner.items())
+    for key, count, what in (
+        ("max_params", params, "trainable parameters"),
+        ("max_macs", macs, "multiply-adds per image"),
+    ):
+        limit = smallest["budget"].get(key)
+        if limit is not None and count > limit:
+            raise ConfigError(
+                f"no model in this search space fits budget.{key}={limit:,.0f}: even the one at "
+                f"the low end of every range ({shown}) has {count:,} {what}. Lower the ranges in "
+                "hydra.sweeper.params or raise the budget."
+            )
     if fidelity:
         fidelity.check_epochs(smallest["budget"]["max_epochs"])
     try:
         Budget.of(smallest["budget"]).check(params, smallest["trainer"]["epochs"])
     except BudgetError as exc:  # the epoch limit
         raise ConfigError(f"every trial of this search would be {exc}") from exc
-    return max_params
+    return smallest["budget"]["max_params"]
 
 
 class Proposer:
@@ -90,7 +98,8 @@ class Proposer:
                     f"{self.refused} proposals were refused before training, more than "
                     f"hydra.sweeper.max_refused={self.max_refused}, after {trained} "
                     "trials trained: the sampler keeps proposing models over "
-                    f"budget.max_params={self.max_params} (or invalid ones, see the log). "
+                    f"budget.max_params={self.max_params} or budget.max_macs (or invalid "
+                    "ones, see the log). "
                     "Narrow the ranges in hydra.sweeper.params or raise the budget."
                 )
 
@@ -113,17 +122,21 @@ class Proposer:
         ]
         try:
             plain = self.compose(overrides)
-            params = models.count_params(plain["model"], plain["allowed_targets"])
+            table = models.architecture(plain["model"], plain["allowed_targets"])
         except ConfigError as exc:
             trial_attrs.set_refused(trial, str(exc))
             client.tell(trial, state=TrialState.FAIL)
             log.warning("Trial %d refused, invalid config: %s", trial.number, exc)
             return None
+        params, macs = sum(x.params for x in table), sum(x.macs for x in table)
         trial_attrs.set_params(trial, params)
         if self.max_params is not None:
             trial.set_constraint(MAX_PARAMS_CONSTRAINT, params - self.max_params)
+        budget = Budget.of(plain["budget"])
+        if budget.max_macs is not None:
+            trial.set_constraint(MAX_MACS_CONSTRAINT, macs - budget.max_macs)
         try:
-            Budget.of(plain["budget"]).check(params, plain["trainer"]["epochs"])
+            budget.check(params, plain["trainer"]["epochs"], macs)
         except BudgetError as exc:
             trial_attrs.set_refused(trial, str(exc))
             client.tell(trial, state=TrialState.PRUNED)

@@ -72,7 +72,9 @@ class Session:
         outcome.write_results(
             client.study,
             Path(self.config.hydra.sweep.dir),
-            lambda trial: outcome.rerun_command(trial, space, recipe),
+            lambda trial: outcome.rerun_command(
+                trial, space, recipe, self.hydra_context, self.config
+            ),
         )
 
     def compose(self, overrides: list[str]) -> dict[str, Any]:
