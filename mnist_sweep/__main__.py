@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -34,10 +33,10 @@ def job_threads(hc: DictConfig) -> int | None:
     None outside a multirun: torch's default."""
     if hc.mode != RunMode.MULTIRUN:
         return None
+    from mnist_sweep.run import usable_cores
     from mnist_sweep.search.job import local_parallel
 
-    affinity = getattr(os, "sched_getaffinity", None)  # Linux: the cores this process may use
-    cpus = len(affinity(0)) if affinity else os.cpu_count() or 1
+    cpus = usable_cores()
     batch = hc.sweeper.get("n_jobs") or hc.sweeper.get("max_batch_size") or cpus  # optuna, basic
     batch *= len(hc.sweeper.get("seeds") or [0])  # the search sweeper: a job per seed
     at_once = 1

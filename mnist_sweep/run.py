@@ -146,11 +146,16 @@ def execute(
         return record
 
 
+def usable_cores() -> int:
+    """The cores this process may use (Linux: its affinity; elsewhere every core)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
 def _check_threads(threads: int | None) -> None:
     """``device.threads`` no more than the cores this process may use: more would oversubscribe
     them (a run many times slower) without a word of why."""
-    affinity = getattr(os, "sched_getaffinity", None)  # Linux: the cores this process may use
-    cores = len(affinity(0)) if affinity else os.cpu_count() or 1
+    cores = usable_cores()
     if threads is not None and threads > cores:
         raise refuse(
             "device.threads",

@@ -162,14 +162,11 @@ def write_run_report(run_dir: Path) -> Path:
     return path
 
 
-def run_ended(run_dir: Path) -> Path | None:
+def run_ended(run_dir: Path) -> None:
     """What an entry point calls when one of its runs ends: the run's report.html; a report that
     cannot be built is one warning, never a failure of the run."""
-    try:
-        return write_run_report(run_dir)
-    except Exception as exc:
-        log.warning("%s not written: %s: %s", RUN_REPORT, type(exc).__name__, exc)
-        return None
+    if problem := _try_run_report(run_dir):
+        log.warning("%s not written: %s: %s", RUN_REPORT, type(problem).__name__, problem)
 
 
 def _stale(run_dir: Path) -> bool:
