@@ -3,23 +3,28 @@ hand-run reference pipeline and against the CPU's arithmetic peak.
 
     .venv/bin/python -m benchmarks.speed                      # auto, fp32, bf16: 2 runs each
     .venv/bin/python -m benchmarks.speed --repeats 3 --docs
+    .venv/bin/python -m benchmarks.speed --precisions auto fp32 \\
+        --recipe wide "model.widths=[8,16,24,24,24,16]" --recipe default ""   # two recipes
     ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 \\
         .venv/bin/python -m benchmarks.speed --slow-epochs 1 --docs  # AVX-512 capped at AVX2
 
 Each run is ``python -m mnist_sweep`` (seed 0, full data, the default recipe) in a subprocess with
 a precision cache of its own, so ``auto`` pays its probe as a first run on a new machine does.
-Runs of the precisions alternate, so a slower or faster minute of a shared machine falls on all
-of them; the table gives medians. bf16 on a CPU without native bf16 instructions (several times
-slower than fp32) can be timed on ``--slow-epochs`` epochs instead of the whole recipe.
+``--recipe NAME OVERRIDES`` (repeatable) times other recipes beside it, each the default with
+those command-line overrides. Runs of the recipes and precisions alternate, so a slower or faster
+minute of a shared machine falls on all of them; the table gives medians. bf16 on a CPU without
+native bf16 instructions (several times slower than fp32) can be timed on ``--slow-epochs`` epochs
+instead of the whole recipe.
 Writes ``benchmarks/results/<stamp>-speed/speed.{json,md}``; ``--docs`` also puts the table
 between the markers of its CPU kind in docs/benchmarks.md (``speed-avx512``,
-``speed-avx2-capped``, …).
+``speed-avx2-capped``, …), or those ``--marker`` names.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -62,16 +67,22 @@ def cpu_peak() -> dict:
     }
 
 
-def default_run(precision: str, epochs: int | None, cache: Path, out: Path) -> dict:
-    """One default run at ``precision``; its record's timings and what it trained at."""
-    run_dir = out / f"{precision}-{len(list(out.glob(f'{precision}-*')))}"
-    extra = [f"trainer.epochs={epochs}"] if epochs else []
+def recipe_run(
+    recipe: tuple[str, str], precision: str, epochs: int | None, cache: Path, out: Path
+) -> dict:
+    """One run of ``recipe`` (a name and its overrides of the default) at ``precision``; its
+    record's timings and what it trained at."""
+    name, overrides = recipe
+    run_dir = out / f"{name}-{precision}-{len(list(out.glob(f'{name}-{precision}-*')))}"
+    extra = [*shlex.split(overrides), *([f"trainer.epochs={epochs}"] if epochs else [])]
     cmd = [sys.executable, "-m", "mnist_sweep", f"device.precision={precision}", *extra]
     env = {**os.environ, "MNIST_SWEEP_CACHE": str(cache)}
     subprocess.run([*cmd, f"hydra.run.dir={run_dir}"], cwd=REPO, env=env, check=True,
                    capture_output=True)  # fmt: skip
     r = RunRecord.read(run_dir)
     return {
+        "recipe": name,
+        "overrides": overrides,
         "precision": precision,
         "used": r.precision_used,
         "epochs": r.epochs_run,
@@ -86,8 +97,8 @@ def default_run(precision: str, epochs: int | None, cache: Path, out: Path) -> d
 
 def summarise(runs: list[dict], peak: dict, reference_s: float) -> list[dict]:
     rows = []
-    for precision in dict.fromkeys(r["precision"] for r in runs):
-        mine = [r for r in runs if r["precision"] == precision]
+    for recipe, precision in dict.fromkeys((r["recipe"], r["precision"]) for r in runs):
+        mine = [r for r in runs if (r["recipe"], r["precision"]) == (recipe, precision)]
         train = statistics.median(r["train_seconds"] for r in mine)
         wall = statistics.median(r["wall_seconds"] for r in mine)
         ips = statistics.median(r["images_per_sec"] for r in mine)
@@ -95,6 +106,7 @@ def summarise(runs: list[dict], peak: dict, reference_s: float) -> list[dict]:
         ceiling = peak["bf16_peak"] if mine[0]["used"] == "bf16" else peak["fp32_peak"]
         rows.append(
             {
+                "recipe": recipe,
                 "precision": precision,
                 "used": mine[0]["used"],
                 "runs": len(mine),
@@ -117,21 +129,30 @@ def markdown(result: dict) -> str:
     lines = [
         f"Measured {result['stamp']} on **{m['cpu']}, {m['cpu_capability']}** "
         f"({p['cores']} cores, torch {m['torch']}, {m['threads']} threads; "
-        f"`python -m benchmarks.speed {' '.join(result['args'])}`).",
+        f"`python -m benchmarks.speed {shlex.join(result['args'])}`).",
         f"Peak: {p['cores']} cores × {p['clock_ghz']} GHz (as the OS reports it) × "
         f"{p['fp32_lanes']} fp32 lanes × 2 (FMA) × {p['fma_units']} FMA units = "
         f"{p['fp32_peak'] / 1e9:,.0f} GFLOP/s fp32; bf16: {bf16}. One epoch of the reference "
         f"pipeline (DataLoader, PIL rotation, batch 32, `seed_net`): "
         f"{result['reference_epoch_s']:.1f} s.",
+    ]
+    recipes = result.get("recipes", [["default", ""]])
+    several = len(recipes) > 1
+    if several:
+        lines += ["", "Recipes (the default with these overrides):", ""]
+        lines += [f"- {name}: `{overrides or '(none)'}`" for name, overrides in recipes]
+    lines += [
         "",
-        "| precision asked | trained at | runs | epochs | median train s | s per epoch | "
-        "median whole run s | whole run ÷ reference epoch | GFLOP/s | of peak |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| " + "recipe | " * several + "precision asked | trained at | runs | epochs | "
+        "median train s | s per epoch | median whole run s | whole run ÷ reference epoch | "
+        "GFLOP/s | of peak |",
+        "|---" * several + "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         share = f"{100 * r['of_peak']:.0f} %" if r["of_peak"] else "—"
+        recipe = f"| {r['recipe']} " if several else ""
         lines.append(
-            f"| {r['precision']} | {r['used']} | {r['runs']} | {r['epochs']} | "
+            f"{recipe}| {r['precision']} | {r['used']} | {r['runs']} | {r['epochs']} | "
             f"{r['train_median']:.1f} | {r['per_epoch']:.2f} | {r['wall_median']:.1f} | "
             f"{r['vs_reference_epoch']:.2f} | {r['gflops']:.0f} | {share} |"
         )
@@ -143,8 +164,17 @@ def main() -> None:
     p.add_argument("--precisions", nargs="+", default=["auto", "fp32", "bf16"])
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--slow-epochs", type=int, help="epochs for a precision the probe found slower")
+    p.add_argument(
+        "--recipe",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "OVERRIDES"),
+        help="a recipe to time: a name and its overrides of the default (repeatable)",
+    )
     p.add_argument("--docs", action="store_true", help="write the table into docs/benchmarks.md")
+    p.add_argument("--marker", help="the docs markers' name (speed-<CPU kind>)")
     args = p.parse_args()
+    recipes = [tuple(r) for r in args.recipe or [("default", "")]]
     root = Path(os.environ.get("MNIST_SWEEP_DATA", REPO / "data")).resolve()
     ensure_mnist(root)
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
@@ -154,14 +184,16 @@ def main() -> None:
     runs: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeats):
-            for precision in args.precisions:
-                cache = Path(tmp) / f"cache-{len(runs)}"  # each run probes as on a new machine
-                slow = precision == "bf16" and not peak["native_bf16"]
-                epochs = args.slow_epochs if slow else None
-                runs.append(default_run(precision, epochs, cache, Path(tmp) / "runs"))
+            for recipe in recipes:
+                for precision in args.precisions:
+                    cache = Path(tmp) / f"cache-{len(runs)}"  # each run probes as on a new machine
+                    slow = precision == "bf16" and not peak["native_bf16"]
+                    epochs = args.slow_epochs if slow else None
+                    runs.append(recipe_run(recipe, precision, epochs, cache, Path(tmp) / "runs"))
     result = {
         "stamp": stamp,
         "args": sys.argv[1:],
+        "recipes": recipes,
         "machine": machine.facts(torch.device("cpu")),
         "peak": peak,
         "reference_epoch_s": reference_s,
@@ -170,7 +202,7 @@ def main() -> None:
     result["rows"] = summarise(runs, result["peak"], reference_s)
     out.mkdir(parents=True, exist_ok=True)
     artifacts.write_json(out / "speed.json", result)
-    marker = f"speed-{machine.cpu_kind()}"
+    marker = args.marker or f"speed-{machine.cpu_kind()}"
     publish(markdown(result), out / "speed.md", f"<!-- {marker}:start -->",
             f"<!-- {marker}:end -->", args.docs)  # fmt: skip
 

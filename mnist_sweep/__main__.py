@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import signal
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from mnist_sweep import artifacts
-from mnist_sweep.errors import Interrupted, UserError
+from mnist_sweep.errors import UserError, exit_status, signal_name, stop_on_signals
 from mnist_sweep.groups import unknown_option
 from mnist_sweep.targets import TARGETS
 
@@ -101,28 +100,17 @@ def _run_report(run_dir: Path) -> None:
         report.run_ended(run_dir)
 
 
-def exit_status(exc: KeyboardInterrupt) -> int:
-    """The shell's status for a process stopped by a signal: 128 + its number (130, 143)."""
-    return 128 + (exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise Interrupted(signum)
-
-
 if __name__ == "__main__":
     # a log line that cannot be written (a full disk) is dropped, not printed as a traceback
     logging.raiseExceptions = False
     if problem := unknown_option(sys.argv[1:]):
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
-    for stop in (signal.SIGINT, signal.SIGTERM):  # each ends a run as interrupted, its epochs kept
-        if signal.getsignal(stop) is not signal.SIG_IGN:  # a background job may ignore Ctrl-C
-            signal.signal(stop, _interrupt)
+    stop_on_signals()  # each ends a run as interrupted, its epochs kept
     try:
         main()
     except KeyboardInterrupt as exc:
-        name = signal.Signals(exit_status(exc) - 128).name
+        name = signal_name(exc)
         print(f"error: interrupted by {name}; every finished job keeps its files.", file=sys.stderr)
         sys.exit(exit_status(exc))
     finally:

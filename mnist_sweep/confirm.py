@@ -32,7 +32,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mnist_sweep import checks, claims, report, trial_attrs
 from mnist_sweep.config import MAX_TORCH, validate
-from mnist_sweep.errors import UserError
+from mnist_sweep.errors import UserError, exit_status, signal_name, stop_on_signals
 from mnist_sweep.formats import pct
 from mnist_sweep.groups import CONF
 from mnist_sweep.record import COMPLETED, RunRecord
@@ -186,38 +186,56 @@ def _confirm(
         sweep,
     )
     results, job = [], 0
-    for trial, base in plans:
-        tags = [f"++search.study={study.study_name}", f"++search.trial={trial.number}"]
-        done, missed = {}, []
-        for seed in seeds:
-            overrides = [*base, *FULL_DATA, f"trainer.seed={seed}", *tags, *extra]
-            record = run_one(overrides, sweep / str(job), job)
-            if record.status == COMPLETED and record.test_acc is not None:
-                done[seed] = record.test_acc
-            else:
-                missed.append(f"job {job} (seed {seed}): {record.status}")
-            job += 1
-        finished = list(done.values())
-        summary = {
-            "trial": trial.number,
-            "value": trial.values[0],
-            "params": trial_attrs.params(trial),
-            "seeds": list(done),
-            "set": extra,
-            "test_acc": finished,
-            "mean": statistics.mean(finished) if finished else None,
-            "std": statistics.stdev(finished) if len(finished) > 1 else None,
-            "worst": min(finished) if finished else None,
-            "sweep": str(sweep.resolve()),
-            "incomplete": missed,
-        }
-        if finished:  # a confirmation holds only what was measured
-            trial_attrs.add_confirmation(
-                study, trial.number, {k: v for k, v in summary.items() if k != "incomplete"}
-            )
-        results.append(summary)
-    report.write_leaderboard(sweep)
+    try:
+        for trial, base in plans:
+            tags = [f"++search.study={study.study_name}", f"++search.trial={trial.number}"]
+            done: dict[int, float] = {}
+            missed: list[str] = []
+            try:
+                for seed in seeds:
+                    overrides = [*base, *FULL_DATA, f"trainer.seed={seed}", *tags, *extra]
+                    record = run_one(overrides, sweep / str(job), job)
+                    if record.status == COMPLETED and record.test_acc is not None:
+                        done[seed] = record.test_acc
+                    else:
+                        missed.append(f"job {job} (seed {seed}): {record.status}")
+                    job += 1
+            finally:  # a stopped confirmation still stores the seeds it finished
+                results.append(_store(study, trial, done, missed, extra, sweep))
+    finally:
+        report.write_leaderboard(sweep)
     return results
+
+
+def _store(
+    study: optuna.Study,
+    trial: FrozenTrial,
+    done: dict[int, float],
+    missed: list[str],
+    extra: list[str],
+    sweep: Path,
+) -> dict[str, Any]:
+    """A trial's confirmation from its completed seeds (``done``: seed → test accuracy), added to
+    the study when there is one."""
+    finished = list(done.values())
+    summary = {
+        "trial": trial.number,
+        "value": trial.values[0],
+        "params": trial_attrs.params(trial),
+        "seeds": list(done),
+        "set": extra,
+        "test_acc": finished,
+        "mean": statistics.mean(finished) if finished else None,
+        "std": statistics.stdev(finished) if len(finished) > 1 else None,
+        "worst": min(finished) if finished else None,
+        "sweep": str(sweep.resolve()),
+        "incomplete": missed,
+    }
+    if finished:  # a confirmation holds only what was measured
+        trial_attrs.add_confirmation(
+            study, trial.number, {k: v for k, v in summary.items() if k != "incomplete"}
+        )
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,6 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        print(
+            f"error: interrupted by {signal_name(exc)}; every finished run keeps its files, and "
+            "each trial's completed seeds are stored in the study.",
+            file=sys.stderr,
+        )
+        return exit_status(exc)
     print("| trial | params | search value | test accuracy per seed | mean ± std | worst |")
     print("|---:|---:|---:|---|---:|---:|")
     for r in results:
@@ -302,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    stop_on_signals()
     status = main()
     gc.freeze()  # a quick shutdown, as in mnist_sweep/__main__.py
     sys.exit(status)

@@ -1,4 +1,7 @@
-"""Errors a user can fix: each carries one readable paragraph and never needs a traceback."""
+"""Errors a user can fix: each carries one readable paragraph and never needs a traceback; and
+the stop signals an entry point turns into :class:`Interrupted`."""
+
+import signal
 
 
 class UserError(Exception):
@@ -36,3 +39,26 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+
+
+def stop_on_signals() -> None:
+    """Make SIGINT (Ctrl-C) and SIGTERM raise :class:`Interrupted` in the main thread, so a run
+    stops as ``interrupted`` with its finished epochs kept. A signal the process was started
+    ignoring (Ctrl-C in a background job) stays ignored."""
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(stop) is not signal.SIG_IGN:
+            signal.signal(stop, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
+def exit_status(exc: KeyboardInterrupt) -> int:
+    """The shell's status for a process stopped by a signal: 128 + its number (130, 143)."""
+    return 128 + (exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
+
+
+def signal_name(exc: KeyboardInterrupt) -> str:
+    """``SIGINT`` or ``SIGTERM``: the signal that stopped the process."""
+    return signal.Signals(exit_status(exc) - 128).name

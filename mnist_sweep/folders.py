@@ -3,7 +3,6 @@ by the output-folder callback before Hydra writes anything, and after a sweep.""
 
 from __future__ import annotations
 
-import signal
 import tempfile
 import time
 from collections import Counter
@@ -11,7 +10,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from mnist_sweep import artifacts, claims
-from mnist_sweep.errors import ClaimError, Interrupted
+from mnist_sweep.errors import ClaimError, signal_name
 from mnist_sweep.record import (
     COMPLETED,
     FAILED,
@@ -70,7 +69,7 @@ def mark_interrupted(sweep_dir: Path, exc: KeyboardInterrupt) -> None:
     """Record as interrupted every job of a stopped sweep that still reads ``running`` and whose
     process is gone (its folder's claim is free): a launcher's worker stopped with its sweep
     (joblib's) cannot say so itself. A job another live process still runs is left to it."""
-    name = signal.Signals(exc.signum).name if isinstance(exc, Interrupted) else "SIGINT"
+    name = signal_name(exc)
     running = []
     for path in sorted(sweep_dir.rglob(artifacts.METRICS)):
         with suppress(OSError, ValueError):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import signal
 import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
@@ -25,7 +24,7 @@ from typing import Any
 from mnist_sweep import artifacts, claims, loggers
 from mnist_sweep.checks import refuse
 from mnist_sweep.config import validate
-from mnist_sweep.errors import BudgetError, DivergedError, Interrupted, UserError, WriteError
+from mnist_sweep.errors import BudgetError, DivergedError, UserError, WriteError, signal_name
 from mnist_sweep.record import (
     COMPLETED,
     DIVERGED,
@@ -166,7 +165,7 @@ def _check_threads(threads: int | None) -> None:
 
 def _interrupted(exc: KeyboardInterrupt, record: RunRecord) -> str:
     """What an interrupted run's record and console say: the signal and what was kept."""
-    name = signal.Signals(exc.signum).name if isinstance(exc, Interrupted) else "SIGINT"
+    name = signal_name(exc)
     done = record.epochs_run or 0
     kept = f"; {artifacts.HISTORY} and {artifacts.CHECKPOINT} hold them" if done else ""
     of = f" of {record.epochs}" if record.epochs else ""

@@ -144,12 +144,12 @@ def kill_while_training(command: list[str], cwd: Path) -> None:
 
 
 def signal_after_epoch(
-    command: list[str], cwd: Path, metrics: str, signum: int
+    command: list[str], cwd: Path, metrics: str, signum: int, module: str = "mnist_sweep"
 ) -> subprocess.CompletedProcess:
-    """Start ``python -m mnist_sweep COMMAND``, send it ``signum`` once the run whose
+    """Start ``python -m MODULE COMMAND``, send it ``signum`` once the run whose
     ``metrics.json`` matches the glob ``metrics`` has finished an epoch, and wait for it."""
     env = {**os.environ, "MNIST_SWEEP_DATA": str(DATA_ROOT)}
-    args = [sys.executable, "-m", "mnist_sweep", *command]
+    args = [sys.executable, "-m", module, *command]
     proc = subprocess.Popen(
         args,
         cwd=cwd,

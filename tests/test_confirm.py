@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,7 @@ from omegaconf import OmegaConf
 
 from mnist_sweep import artifacts, trial_attrs
 from mnist_sweep.config import recipe, to_plain
-from tests.conftest import QUICK, run_module
+from tests.conftest import QUICK, run_module, signal_after_epoch
 
 SEARCH = ["-m", "hparams_search=widths", *QUICK, "data.val_size=1000", "hydra.sweeper.n_trials=2"]
 SMALL = ["data.train_subset=1024", "trainer.epochs=1", "trainer.batch_size=128", "device.threads=1"]
@@ -162,3 +164,27 @@ def test_a_preset_written_from_a_confirmed_trial_trains_its_confirmation_recipe(
         )
     assert recipe(preset) == recipe(trained)
     assert recipe(preset)["model"]["widths"] != [8, 16, 16, 16, 16, 16]  # the trial's, not lean's
+
+
+def test_a_stopped_confirmation_stores_the_seeds_it_finished_and_says_so_in_one_line(
+    study_dir, tmp_path, mnist_root
+):
+    shutil.copy(study_dir / "studies" / "widths.db", tmp_path / "widths.db")
+    url = f"sqlite:///{tmp_path}/widths.db"
+    before = set(optuna.load_study(study_name="widths", storage=url).user_attrs)
+    command = [url, "--seeds", "7", "8", "--set", *SMALL, "trainer.epochs=20"]
+    done = signal_after_epoch(
+        command, tmp_path, "multirun/*/*/1/metrics.json", signal.SIGTERM, "mnist_sweep.confirm"
+    )
+    assert done.returncode == 143, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]  # after the stopped run's own line
+    assert last.startswith("error: interrupted by SIGTERM; every finished run keeps its files")
+    study = optuna.load_study(study_name="widths", storage=url)
+    (key,) = [k for k in study.user_attrs if k.startswith("confirmed/") and k not in before]
+    confirmed = study.user_attrs[key]
+    assert confirmed["seeds"] == [7] and len(confirmed["test_acc"]) == 1
+    sweep = Path(confirmed["sweep"])
+    statuses = [json.loads((sweep / j / "metrics.json").read_text())["status"] for j in "01"]
+    assert statuses == ["completed", "interrupted"]
+    assert (sweep / artifacts.LEADERBOARD).is_file()

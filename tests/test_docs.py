@@ -10,6 +10,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
+import optuna
 import pytest
 
 from benchmarks import front, headline
@@ -105,3 +106,36 @@ def test_each_generated_table_of_the_benchmarks_page_is_rendered_from_a_committe
         except KeyError:  # a result in an older format lacks a field the table shows
             continue
     assert block in rendered
+
+
+def test_each_speed_table_of_the_benchmarks_page_is_rendered_from_a_committed_result():
+    page = (REPO / "docs" / "benchmarks.md").read_text()
+    blocks = re.findall(r"<!-- (speed-[\w-]+):start -->\n(.*?)<!-- \1:end -->", page, re.S)
+    assert blocks
+    speed = importlib.import_module("benchmarks.speed")
+    results = sorted((REPO / "benchmarks" / "results").glob("*/speed.json"))
+    rendered = [speed.markdown(json.loads(path.read_text())) for path in results]
+    assert [marker for marker, block in blocks if block not in rendered] == []
+
+
+def test_a_committed_study_is_made_to_name_its_folders_relative_to_the_repository(tmp_path):
+    portable = importlib.import_module("benchmarks.portable")
+    url = f"sqlite:///{tmp_path}/s.db"
+    study = optuna.create_study(study_name="s", storage=url)
+    trial = study.ask()
+    trial.set_user_attr("run_dir", str(tmp_path / "multirun" / "0"))
+    study.tell(trial, 0.5)
+    study.set_user_attr("confirmed/0", {"sweep": str(tmp_path / "runs" / "a"), "seeds": [7]})
+    assert portable.portable(tmp_path / "s.db", root=tmp_path) == 2
+    again = optuna.load_study(study_name="s", storage=url)
+    assert again.trials[0].user_attrs["run_dir"] == "multirun/0"
+    assert again.user_attrs["confirmed/0"] == {"sweep": "runs/a", "seeds": [7]}
+
+
+def test_the_cost_gate_tables_of_the_benchmarks_page_are_rendered_from_the_committed_study():
+    gate = importlib.import_module("benchmarks.cost_gate")
+    page = (REPO / "docs" / "benchmarks.md").read_text()
+    block = page.split(f"{gate.START}\n", 1)[1].split(gate.END, 1)[0]
+    db = REPO / "benchmarks" / "results" / "2026-12-04_fastest" / "fastest.db"
+    study = optuna.load_study(study_name="fastest", storage=f"sqlite:///{db}")
+    assert block == gate.markdown(study, 0, 0.995, 0.994)

@@ -160,3 +160,13 @@ def test_a_point_already_waiting_is_skipped_and_one_whose_trial_failed_is_enqueu
     assert enqueue.main(["records", "search.w1=6 optim=adam", "--storage", url]) == 0
     states = [t.state.name for t in study.trials]
     assert states == ["FAIL", "WAITING"]
+
+
+def test_a_point_enqueued_into_a_two_objective_preset_creates_its_study_with_both_directions(
+    tmp_path,
+):
+    url = f"sqlite:///{tmp_path}/fastest.db"
+    assert enqueue.main(["fastest", "trainer.epochs=5 search.w3=16", "--storage", url]) == 0
+    study = optuna.load_study(study_name="fastest", storage=url)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert [t.state.name for t in study.trials] == ["WAITING"]

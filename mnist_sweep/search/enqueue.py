@@ -21,7 +21,7 @@ import optuna
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 
@@ -101,8 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     name = args.study or sweeper.study_name
+    direction = sweeper.direction
+    directions = list(direction) if isinstance(direction, ListConfig) else [direction]
     study = optuna.create_study(
-        storage=storage, study_name=name, direction=sweeper.direction, load_if_exists=True
+        storage=storage, study_name=name, directions=directions, load_if_exists=True
     )
     fresh = [point for point in points if not taken(study, point)]
     for point in fresh:
