@@ -2,7 +2,8 @@
 # The records search on a GPU machine, in the folder benchmarks/gpu/prepare.sh lays out: two
 # studies at once (under 5,000 and under 20,000 parameters, SLOTS trials each), started from the
 # published layouts and recipes, for SEARCH_S seconds; then the TOP best trials of each confirmed
-# on held-out seeds 5000-5004 (the searches train with seed 0). Brings back into $OUT the two
+# on held-out seeds 5000-5004 (the searches train with seed 0), one process per trial and seed.
+# Brings back into $OUT the two
 # studies, every run's record (runs.tar.gz, checkpoints left out), log.txt and front.md:
 #   on the GPU machine:  cd .gpu/code && bash ../records.sh
 #   a CPU dry run:       SMALL=1 PY="$PWD/.venv/bin/python" OUT=/tmp/out_records bash .gpu/records.sh
@@ -80,11 +81,13 @@ print(*[t.number for t in sorted(done, key=lambda t: -t.value)[: int(sys.argv[3]
 for B in 5000 20000; do
     [ "$PHASE" = search ] && break
     for N in $($PY -c "$BEST" "records_$B" "sqlite:///studies/records_$B.db" "$TOP"); do
-        $PY -m mnist_sweep.confirm "sqlite:///studies/records_$B.db" --trials "$N" \
-            --seeds "${SEEDS[@]}" --set "${DEV[@]}" device.threads=1 "${CONFIRM_SET[@]}" \
-            --out runs/confirm > "$OUT/confirm_${B}_$N.log" 2>&1 &
-        CONFIRMS+=($!)
-        sleep 1   # one sweep folder per process (named to the microsecond)
+        for SEED in "${SEEDS[@]}"; do   # every seed at once: one process each
+            $PY -m mnist_sweep.confirm "sqlite:///studies/records_$B.db" --trials "$N" \
+                --seeds "$SEED" --set "${DEV[@]}" device.threads=1 "${CONFIRM_SET[@]}" \
+                --out runs/confirm > "$OUT/confirm_${B}_${N}_$SEED.log" 2>&1 &
+            CONFIRMS+=($!)
+            sleep 1   # one sweep folder per process (named to the microsecond)
+        done
     done
 done
 [ ${#CONFIRMS[@]} = 0 ] || wait "${CONFIRMS[@]}"
