@@ -21,12 +21,13 @@ import optuna
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig
 from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 
 from mnist_sweep.errors import ConfigError, UserError
 from mnist_sweep.groups import CONF, options
+from mnist_sweep.search.settings import directions_of
 from mnist_sweep.search.space import contains, parse_space, shown
 from mnist_sweep.storage import open_storage
 
@@ -101,10 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     name = args.study or sweeper.study_name
-    direction = sweeper.direction
-    directions = list(direction) if isinstance(direction, ListConfig) else [direction]
     study = optuna.create_study(
-        storage=storage, study_name=name, directions=directions, load_if_exists=True
+        storage=storage,
+        study_name=name,
+        directions=directions_of(sweeper.direction),
+        load_if_exists=True,
     )
     fresh = [point for point in points if not taken(study, point)]
     for point in fresh:

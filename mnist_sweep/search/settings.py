@@ -31,6 +31,12 @@ AS_GIVEN = (
 )
 
 
+def directions_of(direction: Any) -> list[str]:
+    """``hydra.sweeper.direction`` as a list of Optuna directions: one, or one per objective."""
+    many = isinstance(direction, Sequence) and not isinstance(direction, str)
+    return [str(d) for d in direction] if many else [str(direction)]
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every ``hydra.sweeper`` setting, as plain values, known good (see :meth:`of`)."""
@@ -57,9 +63,7 @@ class Settings:
     def of(cls, raw: Mapping[str, Any], pruner_choice: str | None) -> Settings:
         """The sweeper's arguments (``raw``: its config node's keys), checked; ConfigError naming
         each bad one. ``pruner_choice`` is the ``hydra/sweeper/pruner`` option, for messages."""
-        direction = raw["direction"]
-        many = isinstance(direction, Sequence) and not isinstance(direction, str)
-        directions = [str(d) for d in direction] if many else [str(direction)]
+        directions = directions_of(raw["direction"])
         fidelity = raw["fidelity"]
         seeds = raw["seeds"]
         settings = cls(
