@@ -13,7 +13,7 @@ rm -rf .gpu && mkdir -p .gpu/code .gpu/whl .gpu/data
 git archive HEAD | tar -x -C .gpu/code
 cp benchmarks/gpu/conf/mild.yaml .gpu/code/conf/aug/
 cp benchmarks/gpu/conf/seed_pooled*.yaml .gpu/code/conf/model/
-cp benchmarks/gpu/{gpu_check.sh,screen2.sh,records.sh,summarise.py} .gpu/
+cp benchmarks/gpu/{gpu_check.sh,screen2.sh,records.sh,smoke.py,summarise.py} .gpu/
 # mnist_sweep's metadata, for the entry point through which Hydra finds the search sweeper
 mkdir -p .gpu/dist && cp -r .venv/lib/python3*/site-packages/mnist_sweep-*.dist-info .gpu/dist/
 "${PY:-.venv/bin/python}" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
