@@ -12,6 +12,9 @@
 #   a CPU dry run:       SMALL=1 PY="$PWD/.venv/bin/python" OUT=/tmp/out_records bash .gpu/records.sh
 # SMALL=1: CPU, 2048 train / 1024 val images, 5 epochs, 2 trials, 1 seed, about three minutes.
 # PHASE=search or PHASE=confirm runs one half (two calls of a machine kept warm between them).
+# DEADLINE (seconds from the start, default 520): confirmations still running then are stopped,
+# so the studies and records come back within a command's limit (the studies are copied before
+# the confirmations start). SEARCH_S=240 leaves the confirmations about 150 s.
 # Back here: tar -xzf runs.tar.gz, then python -m mnist_sweep.report front runs/confirm (the
 # studies open anywhere: python -m mnist_sweep.report sqlite:///records_5000.db).
 set -x
@@ -22,6 +25,7 @@ OUT=${OUT:-/tmp/out_records}
 SMALL=${SMALL:-0}
 PY=${PY:-python3}
 PHASE=${PHASE:-all}
+DEADLINE=${DEADLINE:-520}
 mkdir -p "$OUT/logs"
 exec > >(tee -a "$OUT/log.txt") 2>&1
 cd "$GPU_DIR/code" || exit 1
@@ -90,6 +94,7 @@ done
 [ ${#PIDS[@]} = 0 ] || wait "${PIDS[@]}"   # a bare wait would also wait for the log's tee
 echo "=== searches done at $(( $(date +%s) - T0 ))s"
 tail -n 3 "$OUT"/logs/search_*.log
+cp studies/records_*.db "$OUT/"
 
 # ---- the best trials of each, confirmed on held-out seeds (one process per trial) --------------
 BEST='import sys, optuna
@@ -100,6 +105,8 @@ for B in 5000 20000; do
     [ "$PHASE" = search ] && break
     for N in $($PY -c "$BEST" "records_$B" "sqlite:///studies/records_$B.db" "$TOP"); do
         for SEED in "${SEEDS[@]}"; do   # every seed at once: one process each
+            LEFT=$(( DEADLINE - ($(date +%s) - T0) )); [ "$LEFT" -gt 0 ] || LEFT=1   # 0: no limit
+            timeout -s INT "$LEFT" \
             $PY -m mnist_sweep.confirm "sqlite:///studies/records_$B.db" --trials "$N" \
                 --seeds "$SEED" --set "device=$DEV" device.threads=1 "${CONFIRM_SET[@]}" \
                 --out runs/confirm > "$OUT/logs/confirm_${B}_${N}_$SEED.log" 2>&1 &
