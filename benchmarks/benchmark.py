@@ -9,6 +9,7 @@
         --carry benchmarks/results/<other>/benchmark.json seed        # a row measured later
     .venv/bin/python -m benchmarks.benchmark --render benchmarks/results/<stamp> --docs \
         --from-runs tiny multirun/<date>/<time>     # a preset's row from its confirmation runs
+                                                    # (several folders: one recipe's parts)
 
 Writes ``benchmarks/results/<stamp>.json`` and ``.md``; ``--docs`` also replaces the table
 between the benchmark markers in docs/benchmarks.md. Not part of the test suite: it trains full
@@ -264,13 +265,13 @@ def time_to_target(
     return table
 
 
-def from_runs(name: str, sweep: Path) -> dict:
-    """A row for preset ``name`` (``default``: no preset) from finished runs below ``sweep`` (e.g.
-    a confirmation's), each checked to have trained exactly the preset's recipe; a precision
-    asked for explicitly is allowed and shown in the row."""
+def from_runs(name: str, sweeps: list[Path]) -> dict:
+    """A row for preset ``name`` (``default``: no preset) from finished runs below ``sweeps`` (e.g.
+    a confirmation's, in one folder or split over several), each checked to have trained exactly
+    the preset's recipe; a precision asked for explicitly is allowed and shown in the row."""
     runs, asked = [], set()
     preset = [] if name == "default" else [f"experiment={name}"]
-    for metrics in sorted(sweep.glob("*/metrics.json")):
+    for metrics in sorted(m for sweep in sweeps for m in sweep.glob("*/metrics.json")):
         record = RunRecord.read(metrics.parent)
         trained = to_plain(OmegaConf.load(metrics.parent / ".hydra" / "config.yaml"))
         precision = f"device.precision={trained['device']['precision']}"
@@ -280,9 +281,16 @@ def from_runs(name: str, sweep: Path) -> dict:
         runs.append({k: getattr(record, k) for k in RECORDED} | {"seed": record.seed})
         asked.add(precision)
     if not runs:
-        sys.exit(f"{sweep} holds no finished run.")
+        sys.exit(f"{' '.join(map(str, sweeps))} holds no finished run.")
     shown = sorted(asked - {"device.precision=auto"})
-    return summarise(name, runs, shown) | {"from_runs": str(sweep), "threads": record.threads}
+    runs.sort(key=lambda r: r["seed"])
+    folders = ", ".join(map(str, sweeps))
+    ran_on = {"cpu": record.cpu, "cpu_capability": record.cpu_capability, "threads": record.threads}
+    return summarise(name, runs, shown) | {
+        "from_runs": folders,
+        "threads": record.threads,
+        "machine": ran_on,  # the runs' own machine, not the one this result was measured on
+    }
 
 
 def reached(row: dict) -> bool:
@@ -366,10 +374,18 @@ def markdown(result: dict) -> str:
             lines += [
                 "",
                 f"‡ {label(t)}: the runs of its confirmation, {t['from_runs']} "
-                f"({t['threads']} thread each, beside other jobs: its seconds are not comparable "
-                "with the rows above).",
+                f"({ran_on(t)}{t['threads']} thread each, beside other jobs: its seconds are not "
+                "comparable with the rows above).",
             ]
     return "\n".join(lines) + "\n"
+
+
+def ran_on(row: dict) -> str:
+    """A confirmation row's own CPU, where its runs recorded it, as the start of a note."""
+    m = row.get("machine") or {}
+    if not m.get("cpu"):
+        return ""
+    return f"on {m['cpu']}" + (f", {m['cpu_capability']}" if m.get("cpu_capability") else "") + ", "
 
 
 def carry(path: Path, names: list[str]) -> list[dict]:
@@ -429,11 +445,11 @@ def main() -> None:
     )
     p.add_argument(
         "--from-runs",
-        nargs=2,
+        nargs="+",
         action="append",
         default=[],
         metavar=("EXPERIMENT", "SWEEP_DIR"),
-        help="a preset's row from the finished runs of a sweep folder that trained its recipe",
+        help="a preset's row from the finished runs of sweep folders that trained its recipe",
     )
     args = p.parse_args()
 
@@ -467,7 +483,9 @@ def main() -> None:
 
 def add_from_runs(result: dict, specs: list[list[str]]) -> None:
     """Replace (or add) the rows of ``--from-runs`` presets."""
-    rows = [from_runs(name, Path(sweep)) for name, sweep in specs]
+    if any(len(spec) < 2 for spec in specs):
+        sys.exit("--from-runs takes a preset's name, then one or more sweep folders.")
+    rows = [from_runs(name, [Path(s) for s in sweeps]) for name, *sweeps in specs]
     names = {r["experiment"] for r in rows}
     result["time_to_target"] = [
         t for t in result["time_to_target"] if t["experiment"] not in names

@@ -36,7 +36,8 @@ def cpu_machine(machine: dict, threads: int, precision: str | None = None) -> st
         cpu += f" ({machine['cpu_capability']})"
     if precision and machine.get("cpu_capability"):
         cpu += f", {precision}"
-    return f"{cpu}, {machine['cores']} cores, {threads} thread{'s' * (threads > 1)}"
+    cores = f"{machine['cores']} cores, " if machine.get("cores") else ""  # a run records none
+    return f"{cpu}, {cores}{threads} thread{'s' * (threads > 1)}"
 
 
 def benchmark_rows(result: dict) -> list[dict]:

@@ -192,6 +192,32 @@ def latest_confirmation(attrs: Mapping[str, Any], number: int) -> dict[str, Any]
     return found[-1] if found else None
 
 
+def same_recipe_confirmation(attrs: Mapping[str, Any], number: int) -> dict[str, Any] | None:
+    """Trial ``number``'s latest confirmation with every earlier one of the same overrides
+    (``set``) merged into it: one recipe's seeds, split over several ``confirm`` processes, read
+    as one confirmation (``seeds``, ``test_acc``, ``mean``, ``std``, ``worst``; ``sweeps``: each
+    part's folder, ``parts``: the parts). None: never confirmed."""
+    found = confirmations(attrs, number)
+    if not found:
+        return None
+    parts = [c for c in found if c.get("set") == found[-1].get("set")]
+    pairs = sorted(
+        {s: a for c in parts for s, a in zip(c["seeds"], c["test_acc"], strict=True)}.items()
+    )
+    accs = [a for _, a in pairs]
+    mean = sum(accs) / len(accs)
+    std = (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5 if len(accs) > 1 else None
+    return found[-1] | {
+        "seeds": [s for s, _ in pairs],
+        "test_acc": accs,
+        "mean": mean,
+        "std": std,
+        "worst": min(accs),
+        "sweeps": [c["sweep"] for c in parts],
+        "parts": parts,
+    }
+
+
 def add_confirmation(study: Attributed, number: int, summary: dict[str, Any]) -> str:
     """Record a confirmation of trial ``number`` after any earlier ones; its key."""
     key = confirmation_key(number, len(confirmations(study.user_attrs, number)) + 1)

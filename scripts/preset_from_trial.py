@@ -6,8 +6,9 @@
 The preset holds exactly what the trial's confirmation runs trained differently from the default
 recipe (the resolved config of one of its runs against ``python -m mnist_sweep``'s), so
 ``experiment=NAME`` trains that recipe; its header names the study, the trial, the search command
-that proposed it, the confirmation command and the figures the study recorded for it
-(``confirmed/<trial>``, or the latest ``confirmed/<trial>/<k>`` of a trial confirmed again).
+that proposed it, the confirmation commands and the figures the study recorded for it: its latest
+confirmation (``confirmed/<trial>``, or ``confirmed/<trial>/<k>`` of a trial confirmed again) with
+every earlier one of the same overrides, as when its seeds were split over several processes.
 ``benchmarks/benchmark.py --from-runs NAME SWEEP`` checks the match.
 """
 
@@ -85,7 +86,7 @@ def main() -> None:
     parser.add_argument("--found-by", default="", help="the search's command, for the header")
     args = parser.parse_args()
     study = open_study(args.storage, args.study)
-    confirmed = trial_attrs.latest_confirmation(study.user_attrs, args.trial)
+    confirmed = trial_attrs.same_recipe_confirmation(study.user_attrs, args.trial)
     if confirmed is None:
         sys.exit(f"trial {args.trial} of {study.study_name!r} has not been confirmed yet.")
     sweep = Path(confirmed["sweep"])
@@ -100,8 +101,12 @@ def main() -> None:
     preset = differences(recipe(run), recipe(default), raw)
     preset.pop("model", None)
     choices = RunRecord.read(job.parent.parent).choices or {}
-    overrides = [
-        {f"override /{group}": choices[group]}
+    overrides = [  # a list group's options are recorded joined by "+" (run.group_choices)
+        {
+            f"override /{group}": choices[group].split("+")
+            if "+" in choices[group]
+            else choices[group]
+        }
         for group in GROUPS
         if group in choices and choices[group] != chosen.get(group)
     ]
@@ -113,10 +118,12 @@ def main() -> None:
         for s, a in zip(confirmed["seeds"], confirmed["test_acc"], strict=True)
     )
     searched = ", ".join(map(str, sorted(search_seeds(study.trials))))
-    confirm = (
-        f"python -m mnist_sweep.confirm {args.storage} --study {study.study_name} --trials "
-        f"{args.trial} --seeds {seeds} --set {shlex.join(confirmed.get('set') or [])}"
-    )
+    confirms = [
+        COMMAND + f"python -m mnist_sweep.confirm {args.storage} --study {study.study_name} "
+        f"--trials {args.trial} --seeds {' '.join(map(str, part['seeds']))} "
+        f"--set {shlex.join(part.get('set') or [])}"
+        for part in confirmed["parts"]
+    ]
     header = [
         *([args.note] if args.note else []),
         f"Found by study {study.study_name!r} ({args.storage}), trial {args.trial}: validation "
@@ -125,10 +132,11 @@ def main() -> None:
         "The trial's job ran:",
         COMMAND + f"python -m mnist_sweep {shlex.join(map(str, job_overrides))}",
         f"Confirmed on held-out seeds {seeds} (the search trained with seeds {searched}):",
-        COMMAND + confirm,
+        *confirms,
         f"final-epoch test accuracy {per_seed}; mean {pct(confirmed['mean'], unit='')} ± "
         f"{pct(confirmed['std'], unit='')} %, worst {pct(confirmed['worst'], unit='')} %.",
-        f"Written by scripts/preset_from_trial.py from the runs in {shown(sweep)}.",
+        "Written by scripts/preset_from_trial.py from the runs in "
+        f"{', '.join(shown(Path(s)) for s in confirmed['sweeps'])}.",
     ]
     model = {k: v for k, v in run["model"].items() if k != "_target_"}  # the whole model, always
     body = ({"defaults": overrides} if overrides else {}) | {"model": model} | preset

@@ -57,23 +57,24 @@ if [ "$PHASE" != confirm ]; then
 fi
 
 # The starting points, at the smallest batch size and the most epochs the smoke allows: the
-# records study's best layouts under 5,000 parameters (blocks 2-3 depthwise-separable at 20 and 16
-# channels) and the published 3,762-parameter layout with its best recipe, the published
-# 9,594-parameter layout and recipe (under 20,000).
+# records studies' best layouts (blocks 2-3 depthwise-separable: block 1 at 8 channels and blocks
+# 2-3 at 20, 4,998 parameters; at 4 and 20, 3,946; at 4 and 16, 2,918; under 20,000 also at 8 and
+# 32, 9,090) with their recipe, and the published 9,594-parameter layout and recipe.
 FIT="trainer.batch_size=${BATCHES%%,*} trainer.epochs=$MAX_EPOCHS"
 PAD="search.blocks=3 search.transition=false search.pad_last=1 search.head=gap search.dropout=0.01"
 AUG="search.degrees=8 search.shift=0.08 search.scale=0.08 search.shear=8 search.brightness=0.0 search.contrast=0.0"
 REC="optim=sgd optim.lr=0.3 optim.weight_decay=0.0005 sched=onecycle trainer.label_smoothing=0.1 trainer.ema=0 $AUG $FIT"
-SEP="search.c1=3 search.c2=3 search.c3=3 search.w1=4 search.separable=true"
-L3946="$SEP search.w2=20 search.w3=20"
-L2918="$SEP search.w2=16 search.w3=16"
-L3762="search.c1=3 search.c2=3 search.c3=3 search.w1=4 search.w2=8 search.w3=8 search.separable=false"
+SEP="search.c1=3 search.c2=3 search.c3=3 search.separable=true"
+L4998="$SEP search.w1=8 search.w2=20 search.w3=20"
+L3946="$SEP search.w1=4 search.w2=20 search.w3=20"
+L2918="$SEP search.w1=4 search.w2=16 search.w3=16"
+L9090="$SEP search.w1=8 search.w2=32 search.w3=32"
 L9594="search.blocks=3 search.c1=1 search.c2=1 search.c3=1 search.w1=8 search.w2=16 search.w3=16 search.transition=true search.pad_last=0 search.head=flatten search.dropout=0.0 search.separable=false optim=adagrad optim.lr=0.75 sched=onecycle trainer.ema=0 search.degrees=15 search.shift=0.0714 search.scale=0.0 search.shear=0 search.brightness=0.0 search.contrast=0.0 $FIT"
 mkdir -p studies
 for B in 5000 20000; do
     [ "$PHASE" = confirm ] && break
-    POINTS=("$L3946 $PAD $REC" "$L2918 $PAD $REC" "$L3762 $PAD $REC")
-    [ "$B" = 20000 ] && POINTS+=("$L9594")
+    POINTS=("$L4998 $PAD $REC" "$L3946 $PAD $REC" "$L2918 $PAD $REC")
+    [ "$B" = 20000 ] && POINTS+=("$L9090 $PAD $REC" "$L9594")
     $PY -m mnist_sweep.search.enqueue records --storage "sqlite:///studies/records_$B.db" \
         --study "records_$B" "${POINTS[@]}" || { echo "ENQUEUE FAILED"; exit 4; }
 done
