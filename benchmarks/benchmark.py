@@ -285,11 +285,11 @@ def from_runs(name: str, sweeps: list[Path]) -> dict:
     shown = sorted(asked - {"device.precision=auto"})
     runs.sort(key=lambda r: r["seed"])
     folders = ", ".join(map(str, sweeps))
-    ran_on = {"cpu": record.cpu, "cpu_capability": record.cpu_capability, "threads": record.threads}
+    own = {"cpu": record.cpu, "cpu_capability": record.cpu_capability, "threads": record.threads}
     return summarise(name, runs, shown) | {
         "from_runs": folders,
         "threads": record.threads,
-        "machine": ran_on,  # the runs' own machine, not the one this result was measured on
+        "machine": own,  # the runs' own machine, not the one this result was measured on
     }
 
 

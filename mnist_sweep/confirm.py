@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
-import statistics
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -225,9 +224,7 @@ def _store(
         "seeds": list(done),
         "set": extra,
         "test_acc": finished,
-        "mean": statistics.mean(finished) if finished else None,
-        "std": statistics.stdev(finished) if len(finished) > 1 else None,
-        "worst": min(finished) if finished else None,
+        **trial_attrs.figures(finished),
         "sweep": str(sweep.resolve()),
         "incomplete": missed,
     }

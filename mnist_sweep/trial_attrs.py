@@ -25,7 +25,8 @@ write), a Study or a FrozenTrial alike.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import statistics
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -205,16 +206,22 @@ def same_recipe_confirmation(attrs: Mapping[str, Any], number: int) -> dict[str,
         {s: a for c in parts for s, a in zip(c["seeds"], c["test_acc"], strict=True)}.items()
     )
     accs = [a for _, a in pairs]
-    mean = sum(accs) / len(accs)
-    std = (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5 if len(accs) > 1 else None
     return found[-1] | {
         "seeds": [s for s, _ in pairs],
         "test_acc": accs,
-        "mean": mean,
-        "std": std,
-        "worst": min(accs),
+        **figures(accs),
         "sweeps": [c["sweep"] for c in parts],
         "parts": parts,
+    }
+
+
+def figures(accs: Sequence[float]) -> dict[str, float | None]:
+    """A confirmation's ``mean``, ``std`` (sample; None below two seeds) and ``worst`` of its
+    seeds' test accuracies (all None without one)."""
+    return {
+        "mean": statistics.mean(accs) if accs else None,
+        "std": statistics.stdev(accs) if len(accs) > 1 else None,
+        "worst": min(accs) if accs else None,
     }
 
 

@@ -97,11 +97,8 @@ def plan(
     per_proc = rows.groupby(["procs", "batch"])["images_per_sec"].median()
     procs = processes(rows)
     rates = {b: r for (k, b), r in per_proc.items() if k == procs}
-    fits = {
-        b: trial_seconds(r, b, max_epochs, images, overhead)
-        for b, r in rates.items()
-        if trial_seconds(r, b, max_epochs, images, overhead) <= search_seconds / 3
-    }
+    longest_at = {b: trial_seconds(r, b, max_epochs, images, overhead) for b, r in rates.items()}
+    fits = {b: s for b, s in longest_at.items() if s <= search_seconds / 3}
     if not fits:  # nothing fits: the fastest batch at the fewest epochs, however long
         fastest = max(rates, key=lambda b: rates[b])
         fits = {fastest: trial_seconds(rates[fastest], fastest, min_epochs, images, overhead)}
